@@ -1,1 +1,19 @@
-export {};
+// @impp/protocol — the IMPP wire codec. Pure: no I/O, no dependencies beyond node:buffer and node:zlib.
+export * from "./compression.js";
+export * from "./constants.js";
+export * from "./decoder.js";
+export * from "./errors.js";
+export {
+  encodeError,
+  encodeFrame,
+  encodeFrameCompressed,
+  encodeProtocolError,
+  encodeVersion,
+  type Frame,
+  type PeekedHeader,
+  peekHeader,
+  type TlvFrame,
+  type VersionFrame,
+} from "./frame.js";
+export * from "./json.js";
+export { findTlvOverrun, parseTlvs, type Tlv, TlvBlock, TlvWriter } from "./tlv.js";

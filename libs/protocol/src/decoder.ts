@@ -1,0 +1,187 @@
+import {
+  Channel,
+  DEFAULT_MAX_BLOCK,
+  START_BYTE,
+  TLV_HEADER_SIZE,
+  tlvName,
+  VERSION_FRAME_SIZE,
+} from "./constants.js";
+import { ProtocolError } from "./errors.js";
+import type { Frame } from "./frame.js";
+import { blockTooLarge, hex2, readHeader, readU32 } from "./frame.js";
+import { findTlvOverrun } from "./tlv.js";
+
+const EMPTY = Buffer.alloc(0);
+
+export interface FrameDecoderOptions {
+  /** Largest accepted block size on the wire (default 256 KiB). */
+  maxBlockSize?: number;
+  /**
+   * Walk each block's TLVs and report one overrunning its block as a non-fatal TLV_OVERRUN
+   * (default true). Turn off once compression is on: the block is then a zlib stream, and the
+   * TLVs are checked after inflating (parseTlvs / TlvBlock.parse).
+   */
+  checkTlvs?: boolean;
+}
+
+/**
+ * Splits a byte stream into frames. Chunks holding whole frames are sliced in place; bytes are
+ * copied only to join a frame that straddles chunks, and only once all of it has arrived (so a
+ * frame trickling in one byte at a time is not re-copied per byte). A block size is checked
+ * against the limit as soon as its header is readable, before waiting for or buffering the block.
+ */
+export class FrameDecoder {
+  readonly maxBlockSize: number;
+  checkTlvs: boolean;
+  private cur: Buffer = EMPTY;
+  private pos = 0;
+  /** Chunks after `cur`, not yet joined. */
+  private rest: Buffer[] = [];
+  private restLen = 0;
+  /** Stream offset of cur[0], for error messages. */
+  private base = 0;
+  private failed: ProtocolError | null = null;
+
+  constructor(opts: FrameDecoderOptions = {}) {
+    this.maxBlockSize = opts.maxBlockSize ?? DEFAULT_MAX_BLOCK;
+    this.checkTlvs = opts.checkTlvs ?? true;
+  }
+
+  /** Bytes held and not yet returned as frames. */
+  get buffered(): number {
+    return this.cur.length - this.pos + this.restLen;
+  }
+
+  /** The fatal error the stream stopped on, if any. */
+  get error(): ProtocolError | null {
+    return this.failed;
+  }
+
+  push(chunk: Buffer): void {
+    if (chunk.length === 0 || this.failed !== null) return;
+    if (this.pos >= this.cur.length && this.restLen === 0) {
+      this.base += this.cur.length;
+      this.cur = chunk;
+      this.pos = 0;
+    } else {
+      this.rest.push(chunk);
+      this.restLen += chunk.length;
+    }
+  }
+
+  /** The next frame, a ProtocolError, or null when more bytes are needed. A fatal error repeats forever. */
+  next(): Frame | ProtocolError | null {
+    if (this.failed !== null) return this.failed;
+    // Fast path: a whole TLV frame (or at least its header) sits in the current chunk.
+    const buf = this.cur;
+    const pos = this.pos;
+    const avail = buf.length - pos;
+    if (avail >= TLV_HEADER_SIZE && buf[pos] === START_BYTE && buf[pos + 1] === Channel.TLV) {
+      const size =
+        ((buf[pos + 12]! << 24) | (buf[pos + 13]! << 16) | (buf[pos + 14]! << 8) | buf[pos + 15]!) >>> 0;
+      const end = pos + TLV_HEADER_SIZE + size;
+      if (size <= this.maxBlockSize && end <= buf.length) {
+        const start = pos + TLV_HEADER_SIZE;
+        this.pos = end;
+        if (this.checkTlvs && size > 0 && findTlvOverrun(buf, start, end) >= 0) {
+          return this.overrun(buf, pos, start, end);
+        }
+        return {
+          channel: 2,
+          flags: (buf[pos + 2]! << 8) | buf[pos + 3]!,
+          family: (buf[pos + 4]! << 8) | buf[pos + 5]!,
+          type: (buf[pos + 6]! << 8) | buf[pos + 7]!,
+          sequence:
+            ((buf[pos + 8]! << 24) | (buf[pos + 9]! << 16) | (buf[pos + 10]! << 8) | buf[pos + 11]!) >>> 0,
+          block: buf.subarray(start, end),
+        };
+      }
+    }
+    return this.slow();
+  }
+
+  /** Everything the fast path does not cover: version frames, errors, frames split across chunks. */
+  private slow(): Frame | ProtocolError | null {
+    if (this.pos >= this.cur.length) {
+      if (this.restLen === 0) return null;
+      this.join();
+    }
+    const total = this.buffered;
+    if (this.cur[this.pos] !== START_BYTE) {
+      return this.fail(
+        new ProtocolError("BAD_START_BYTE", `expected 0x6f, got 0x${hex2(this.cur[this.pos]!)}`, {
+          offset: this.base + this.pos,
+        }),
+      );
+    }
+    if (total < 2) return null;
+    if (!this.have(2)) this.join();
+    const channel = this.cur[this.pos + 1]!;
+    if (channel === Channel.VERSION) {
+      if (total < VERSION_FRAME_SIZE) return null;
+      if (!this.have(VERSION_FRAME_SIZE)) this.join();
+      const b = this.cur;
+      const p = this.pos;
+      this.pos = p + VERSION_FRAME_SIZE;
+      return { channel: 1, version: (b[p + 2]! << 8) | b[p + 3]! };
+    }
+    if (channel !== Channel.TLV) {
+      return this.fail(
+        new ProtocolError("UNKNOWN_CHANNEL", `unknown channel 0x${hex2(channel)}`, {
+          offset: this.base + this.pos + 1,
+        }),
+      );
+    }
+    if (total < TLV_HEADER_SIZE) return null;
+    if (!this.have(TLV_HEADER_SIZE)) this.join();
+    const size = readU32(this.cur, this.pos + 12);
+    if (size > this.maxBlockSize) {
+      return this.fail(
+        blockTooLarge(readHeader(this.cur, this.pos), size, this.maxBlockSize, this.base + this.pos),
+      );
+    }
+    const frameLen = TLV_HEADER_SIZE + size;
+    if (total < frameLen) return null;
+    if (!this.have(frameLen)) this.join();
+    // The whole frame is now contiguous in `cur`: the fast path takes it.
+    return this.next();
+  }
+
+  private have(n: number): boolean {
+    return this.cur.length - this.pos >= n;
+  }
+
+  /** Joins the unread tail of `cur` and every pending chunk into one buffer. */
+  private join(): void {
+    const parts = this.pos < this.cur.length ? [this.cur.subarray(this.pos), ...this.rest] : this.rest;
+    const joined = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.buffered);
+    this.base += this.pos;
+    this.cur = joined;
+    this.pos = 0;
+    this.rest = [];
+    this.restLen = 0;
+  }
+
+  private overrun(buf: Buffer, pos: number, start: number, end: number): ProtocolError {
+    const at = findTlvOverrun(buf, start, end) - start;
+    const type =
+      at + 2 <= end - start ? ((buf[start + at]! << 8) | buf[start + at + 1]!) & 0x7fff : undefined;
+    const header = readHeader(buf, pos);
+    const what = type === undefined ? "a TLV header" : `TLV ${tlvName(header.family, type)}`;
+    return new ProtocolError(
+      "TLV_OVERRUN",
+      `${what} at block offset ${at} runs past the end of its ${end - start}-byte block`,
+      { header, tlvType: type, offset: this.base + start + at },
+    );
+  }
+
+  private fail(err: ProtocolError): ProtocolError {
+    this.failed = err;
+    this.base += this.pos;
+    this.cur = EMPTY;
+    this.pos = 0;
+    this.rest = [];
+    this.restLen = 0;
+    return err;
+  }
+}
