@@ -1,0 +1,356 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import {
+  type Config,
+  ConfigError,
+  loadConfig,
+  redactUrl,
+  renderSettingsMarkdown,
+  renderSettingsText,
+  settings,
+} from "./index.js";
+
+const machine = { hostname: "node.a.local", pid: 4242 };
+
+function ok(env: Record<string, string | undefined>): Config {
+  const c = loadConfig(env, machine);
+  if (c instanceof ConfigError) assert.fail(c.message);
+  return c;
+}
+
+function fails(env: Record<string, string | undefined>): ConfigError {
+  const c = loadConfig(env, machine);
+  assert.ok(c instanceof ConfigError, "expected a ConfigError");
+  assert.equal(c.kind, "CONFIG_INVALID");
+  return c;
+}
+
+function problemOf(env: Record<string, string | undefined>, variable: string): string {
+  const e = fails(env);
+  const p = e.problems.find((x) => x.variable === variable);
+  assert.ok(p, `no problem named ${variable} in ${e.message}`);
+  return p.problem;
+}
+
+describe("loadConfig defaults", () => {
+  test("an empty environment gives the documented defaults", () => {
+    const c = ok({});
+    assert.deepEqual(c, {
+      port: 3158,
+      tlsPort: undefined,
+      host: "0.0.0.0",
+      httpPort: 9158,
+      dataDir: "./.impp",
+      roles: ["edge", "auth", "presence", "messaging"],
+      edgeId: "node-a-local-4242",
+      serverName: "node.a.local:3158",
+      domain: "localhost",
+      compression: true,
+      limits: {
+        maxBlockSize: 262144,
+        idleTimeoutMs: 300000,
+        maxOutputBuffer: 1048576,
+        devicesPerUser: 10,
+        loginAttemptsPerAccount: 5,
+        loginAccountWindowMs: 300000,
+        loginAttemptsPerAddress: 20,
+        loginAddressWindowMs: 60000,
+        requestTimeoutMs: 5000,
+        drainGraceMs: 10000,
+        maxConnections: 100000,
+        tlsHandshakeTimeoutMs: 10000,
+      },
+      heartbeat: { intervalMs: 2000, ttlMs: 10000 },
+      logLevel: "info",
+      warnings: [],
+    });
+    assert.equal("natsUrl" in c, false, "unset optional settings are absent");
+  });
+
+  test("the default edge id is subject-safe whatever the host name", () => {
+    const c = loadConfig({}, { hostname: "my host.*>例", pid: 7 });
+    assert.ok(!(c instanceof ConfigError));
+    assert.match(c.edgeId, /^[A-Za-z0-9_-]{1,64}$/);
+    assert.equal(c.edgeId, "my-host-7");
+  });
+
+  test("the default server name uses the bind address when it is a specific one", () => {
+    assert.equal(ok({ IMPP_HOST: "10.0.0.5", IMPP_PORT: "4000" }).serverName, "10.0.0.5:4000");
+    assert.equal(ok({ IMPP_HOST: "::1" }).serverName, "[::1]:3158");
+    assert.equal(ok({ IMPP_HOST: "::" }).serverName, "node.a.local:3158");
+  });
+
+  test("an empty value counts as unset", () => {
+    const c = ok({ IMPP_PORT: "", IMPP_REDIS_URL: "  ", IMPP_TLS_CERT: "", IMPP_TLS_KEY: "" });
+    assert.equal(c.port, 3158);
+    assert.equal("redisUrl" in c, false);
+  });
+
+  test("process.env is the default source", () => {
+    const c = loadConfig();
+    assert.ok(c instanceof ConfigError || typeof c.port === "number");
+  });
+});
+
+describe("loadConfig parses every variable", () => {
+  test("all set", () => {
+    const c = ok({
+      IMPP_PORT: "4000",
+      IMPP_TLS_PORT: "443",
+      IMPP_HOST: "127.0.0.1",
+      IMPP_HTTP_PORT: "0",
+      IMPP_DATA_DIR: "/var/lib/impp",
+      IMPP_NATS_URL: "nats://nats:4222",
+      IMPP_REDIS_URL: "rediss://:secret@redis:6380/2",
+      IMPP_DATABASE_URL: "postgresql://u:p@db/impp",
+      IMPP_TLS_CERT: "/certs/tls.crt",
+      IMPP_TLS_KEY: "/certs/tls.key",
+      IMPP_ROLES: " Presence, edge ,edge",
+      IMPP_EDGE_ID: "edge_7-b",
+      IMPP_SERVER_NAME: "impp.example.com:443",
+      IMPP_DOMAIN: "Example.COM",
+      IMPP_COMPRESSION: "off",
+      IMPP_MAX_BLOCK: "65536",
+      IMPP_IDLE_TIMEOUT_MS: "60000",
+      IMPP_MAX_OUTPUT_BUFFER: "2097152",
+      IMPP_MAX_DEVICES: "3",
+      IMPP_LOGIN_ATTEMPTS_PER_ACCOUNT: "6",
+      IMPP_LOGIN_ACCOUNT_WINDOW_MS: "600000",
+      IMPP_LOGIN_ATTEMPTS_PER_ADDRESS: "30",
+      IMPP_LOGIN_ADDRESS_WINDOW_MS: "120000",
+      IMPP_REQUEST_TIMEOUT_MS: "2500",
+      IMPP_DRAIN_GRACE_MS: "0",
+      IMPP_MAX_CONNECTIONS: "500",
+      IMPP_TLS_HANDSHAKE_TIMEOUT_MS: "3000",
+      IMPP_EDGE_HEARTBEAT_MS: "500",
+      IMPP_EDGE_TTL_MS: "1500",
+      IMPP_LOG_LEVEL: "DEBUG",
+      OTEL_EXPORTER_OTLP_ENDPOINT: "http://jaeger:4318",
+    });
+    assert.deepEqual(c, {
+      port: 4000,
+      tlsPort: 443,
+      host: "127.0.0.1",
+      httpPort: 0,
+      dataDir: "/var/lib/impp",
+      natsUrl: "nats://nats:4222",
+      redisUrl: "rediss://:secret@redis:6380/2",
+      databaseUrl: "postgresql://u:p@db/impp",
+      tlsCert: "/certs/tls.crt",
+      tlsKey: "/certs/tls.key",
+      roles: ["edge", "presence"],
+      edgeId: "edge_7-b",
+      serverName: "impp.example.com:443",
+      domain: "example.com",
+      compression: false,
+      limits: {
+        maxBlockSize: 65536,
+        idleTimeoutMs: 60000,
+        maxOutputBuffer: 2097152,
+        devicesPerUser: 3,
+        loginAttemptsPerAccount: 6,
+        loginAccountWindowMs: 600000,
+        loginAttemptsPerAddress: 30,
+        loginAddressWindowMs: 120000,
+        requestTimeoutMs: 2500,
+        drainGraceMs: 0,
+        maxConnections: 500,
+        tlsHandshakeTimeoutMs: 3000,
+      },
+      heartbeat: { intervalMs: 500, ttlMs: 1500 },
+      logLevel: "debug",
+      otlpEndpoint: "http://jaeger:4318",
+      warnings: [],
+    });
+  });
+
+  test("booleans accept the usual spellings", () => {
+    for (const v of ["1", "true", "TRUE", "yes", "on"])
+      assert.equal(ok({ IMPP_COMPRESSION: v }).compression, true);
+    for (const v of ["0", "false", "No", "off"]) assert.equal(ok({ IMPP_COMPRESSION: v }).compression, false);
+  });
+
+  test("URL schemes: every accepted one", () => {
+    assert.equal(ok({ IMPP_NATS_URL: "tls://n:4222" }).natsUrl, "tls://n:4222");
+    assert.equal(ok({ IMPP_REDIS_URL: "redis://r" }).redisUrl, "redis://r");
+    assert.equal(ok({ IMPP_DATABASE_URL: "postgres://d/x" }).databaseUrl, "postgres://d/x");
+  });
+
+  test("every documented variable is validated (none is silently ignored)", () => {
+    const env: Record<string, string> = {};
+    for (const s of settings) env[s.name] = "x";
+    const e = fails(env);
+    // Each variable either parsed "x" or was named in the error; none was ignored.
+    const named = new Set(e.problems.map((p) => p.variable));
+    for (const s of settings) {
+      if (
+        [
+          "IMPP_HOST",
+          "IMPP_DATA_DIR",
+          "IMPP_TLS_CERT",
+          "IMPP_TLS_KEY",
+          "IMPP_EDGE_ID",
+          "IMPP_DOMAIN",
+        ].includes(s.name)
+      )
+        continue;
+      assert.ok(named.has(s.name), `${s.name}=x should be rejected`);
+    }
+  });
+});
+
+describe("loadConfig rejects bad values, naming each", () => {
+  test("integers: not a number, fractional, exponent, out of range", () => {
+    assert.equal(problemOf({ IMPP_PORT: "abc" }, "IMPP_PORT"), "must be an integer from 1 to 65535");
+    assert.equal(
+      fails({ IMPP_PORT: "abc" }).message.includes("IMPP_PORT=abc: must be an integer from 1 to 65535"),
+      true,
+    );
+    for (const v of ["1.5", "1e3", "0", "65536", "-1", "0x10"]) {
+      assert.match(problemOf({ IMPP_PORT: v }, "IMPP_PORT"), /integer from 1 to 65535/, v);
+    }
+    assert.match(problemOf({ IMPP_HTTP_PORT: "-1" }, "IMPP_HTTP_PORT"), /from 0 to 65535/);
+    assert.match(problemOf({ IMPP_MAX_DEVICES: "0" }, "IMPP_MAX_DEVICES"), /from 1 to 1000/);
+    assert.match(problemOf({ IMPP_MAX_BLOCK: "99999999999999999999" }, "IMPP_MAX_BLOCK"), /integer/);
+    assert.match(problemOf({ IMPP_IDLE_TIMEOUT_MS: "10" }, "IMPP_IDLE_TIMEOUT_MS"), /from 1000/);
+  });
+
+  test("booleans", () => {
+    assert.match(problemOf({ IMPP_COMPRESSION: "maybe" }, "IMPP_COMPRESSION"), /true or false/);
+  });
+
+  test("URL: not a URL, wrong scheme, no host", () => {
+    assert.match(problemOf({ IMPP_NATS_URL: "localhost:4222" }, "IMPP_NATS_URL"), /scheme|URL/);
+    assert.match(
+      problemOf({ IMPP_NATS_URL: "http://n:4222" }, "IMPP_NATS_URL"),
+      /scheme must be one of nats:\/\//,
+    );
+    assert.match(problemOf({ IMPP_REDIS_URL: "redis:/" }, "IMPP_REDIS_URL"), /host/);
+    assert.match(problemOf({ IMPP_REDIS_URL: "not a url" }, "IMPP_REDIS_URL"), /must be a URL/);
+    assert.match(
+      problemOf({ IMPP_DATABASE_URL: "mysql://d/x" }, "IMPP_DATABASE_URL"),
+      /postgres:\/\/, postgresql:\/\//,
+    );
+    assert.match(
+      problemOf({ OTEL_EXPORTER_OTLP_ENDPOINT: "grpc://j:4317" }, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+      /http:\/\//,
+    );
+  });
+
+  test("TLS cert and key: both or neither", () => {
+    const a = fails({ IMPP_TLS_CERT: "/c" });
+    assert.deepEqual(a.problems, [
+      { variable: "IMPP_TLS_KEY", value: undefined, problem: "must be set together with IMPP_TLS_CERT" },
+    ]);
+    const b = fails({ IMPP_TLS_KEY: "/k" });
+    assert.equal(b.problems[0]?.variable, "IMPP_TLS_CERT");
+  });
+
+  test("roles: unknown, empty", () => {
+    assert.match(problemOf({ IMPP_ROLES: "edge,bogus,x" }, "IMPP_ROLES"), /unknown entries bogus, x/);
+    assert.match(problemOf({ IMPP_ROLES: " , " }, "IMPP_ROLES"), /at least one/);
+  });
+
+  test("edge id, server name, domain, log level", () => {
+    assert.match(problemOf({ IMPP_EDGE_ID: "a.b" }, "IMPP_EDGE_ID"), /letters, digits/);
+    assert.match(problemOf({ IMPP_EDGE_ID: "x".repeat(65) }, "IMPP_EDGE_ID"), /1 to 64/);
+    assert.match(problemOf({ IMPP_SERVER_NAME: "impp.example.com" }, "IMPP_SERVER_NAME"), /host:port/);
+    assert.match(problemOf({ IMPP_DOMAIN: "-bad-.com" }, "IMPP_DOMAIN"), /domain name/);
+    assert.match(problemOf({ IMPP_LOG_LEVEL: "loud" }, "IMPP_LOG_LEVEL"), /one of fatal, error/);
+    assert.match(problemOf({ IMPP_HOST: "a b" }, "IMPP_HOST"), /spaces/);
+  });
+
+  test("listeners on the same port", () => {
+    assert.match(problemOf({ IMPP_TLS_PORT: "3158" }, "IMPP_TLS_PORT"), /must differ from IMPP_PORT/);
+    assert.match(problemOf({ IMPP_HTTP_PORT: "3158" }, "IMPP_HTTP_PORT"), /must differ from IMPP_PORT/);
+    // A port that failed to parse does not also produce a collision complaint.
+    assert.deepEqual(
+      fails({ IMPP_PORT: "x", IMPP_TLS_PORT: "3158" }).problems.map((p) => p.variable),
+      ["IMPP_PORT"],
+    );
+  });
+
+  test("edge TTL must cover at least two heartbeats", () => {
+    assert.match(
+      problemOf({ IMPP_EDGE_TTL_MS: "3000" }, "IMPP_EDGE_TTL_MS"),
+      /at least twice IMPP_EDGE_HEARTBEAT_MS/,
+    );
+    assert.match(
+      problemOf({ IMPP_EDGE_HEARTBEAT_MS: "6000" }, "IMPP_EDGE_TTL_MS"),
+      /at least twice IMPP_EDGE_HEARTBEAT_MS \(6000\)/,
+    );
+    ok({ IMPP_EDGE_HEARTBEAT_MS: "5000" });
+  });
+
+  test("all problems are reported at once", () => {
+    const e = fails({
+      IMPP_PORT: "abc",
+      IMPP_MAX_DEVICES: "many",
+      IMPP_REDIS_URL: "http://r",
+      IMPP_ROLES: "nope",
+      IMPP_TLS_CERT: "/c",
+      IMPP_COMPRESSION: "?",
+    });
+    assert.deepEqual(e.problems.map((p) => p.variable).sort(), [
+      "IMPP_COMPRESSION",
+      "IMPP_MAX_DEVICES",
+      "IMPP_PORT",
+      "IMPP_REDIS_URL",
+      "IMPP_ROLES",
+      "IMPP_TLS_KEY",
+    ]);
+    for (const p of e.problems) assert.ok(e.message.includes(p.variable), `message names ${p.variable}`);
+    assert.ok(e instanceof Error);
+    assert.equal(e.name, "ConfigError");
+  });
+});
+
+describe("unknown variables", () => {
+  test("unknown IMPP_* variables are warnings, with a suggestion for typos", () => {
+    const c = ok({
+      IMPP_PROT: "1",
+      IMPP_SOMETHING_ELSE: "2",
+      PATH: "/bin",
+      IMPP_TEST_REDIS_URL: "redis://x",
+    });
+    assert.deepEqual(c.warnings, [
+      { variable: "IMPP_PROT", problem: "unknown variable, ignored (did you mean IMPP_PORT?)" },
+      { variable: "IMPP_SOMETHING_ELSE", problem: "unknown variable, ignored" },
+    ]);
+  });
+});
+
+describe("documentation", () => {
+  test("the markdown table names every variable with its default", () => {
+    const md = renderSettingsMarkdown();
+    for (const s of settings) {
+      assert.ok(md.includes(`\`${s.name}\``), s.name);
+      if (s.default !== undefined) assert.ok(md.includes(`\`${s.default}\``), `${s.name} default`);
+    }
+    for (const name of [
+      "IMPP_LOGIN_ATTEMPTS_PER_ACCOUNT",
+      "IMPP_LOGIN_ACCOUNT_WINDOW_MS",
+      "IMPP_LOGIN_ATTEMPTS_PER_ADDRESS",
+      "IMPP_LOGIN_ADDRESS_WINDOW_MS",
+      "IMPP_TLS_HANDSHAKE_TIMEOUT_MS",
+      "IMPP_MAX_CONNECTIONS",
+    ]) {
+      assert.ok(md.includes(name), name);
+    }
+    assert.ok(renderSettingsText().includes("IMPP_MAX_DEVICES"));
+  });
+
+  test("documented defaults are the defaults loadConfig applies", () => {
+    const c = ok({});
+    const byName = new Map(settings.map((s) => [s.name, s.default]));
+    assert.equal(byName.get("IMPP_PORT"), String(c.port));
+    assert.equal(byName.get("IMPP_MAX_DEVICES"), String(c.limits.devicesPerUser));
+    assert.equal(byName.get("IMPP_EDGE_TTL_MS"), String(c.heartbeat.ttlMs));
+    assert.equal(byName.get("IMPP_ROLES"), c.roles.join(","));
+  });
+
+  test("redactUrl masks passwords only", () => {
+    assert.equal(redactUrl("postgres://u:pw@db/x"), "postgres://u:***@db/x");
+    assert.equal(redactUrl("redis://r:6379"), "redis://r:6379");
+  });
+});

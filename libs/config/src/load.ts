@@ -1,0 +1,224 @@
+import { hostname as osHostname } from "node:os";
+import { ConfigError, type ConfigProblem, type ConfigWarning } from "./errors.js";
+import { toSubjectToken } from "./parse.js";
+import { type Role, S, type Setting } from "./settings.js";
+
+export interface Limits {
+  maxBlockSize: number;
+  idleTimeoutMs: number;
+  maxOutputBuffer: number;
+  devicesPerUser: number;
+  loginAttemptsPerAccount: number;
+  loginAccountWindowMs: number;
+  loginAttemptsPerAddress: number;
+  loginAddressWindowMs: number;
+  requestTimeoutMs: number;
+  drainGraceMs: number;
+  maxConnections: number;
+  tlsHandshakeTimeoutMs: number;
+}
+
+export interface Config {
+  port: number;
+  tlsPort: number | undefined;
+  host: string;
+  httpPort: number;
+  dataDir: string;
+  natsUrl?: string;
+  redisUrl?: string;
+  databaseUrl?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  roles: Role[];
+  edgeId: string;
+  serverName: string;
+  domain: string;
+  compression: boolean;
+  limits: Limits;
+  heartbeat: { intervalMs: number; ttlMs: number };
+  logLevel: string;
+  otlpEndpoint?: string;
+  /** Unknown IMPP_* variables: not fatal, but worth a log line at start. */
+  warnings: ConfigWarning[];
+}
+
+/** The machine facts defaults depend on; injectable so loadConfig stays pure and testable. */
+export interface Machine {
+  hostname: string;
+  pid: number;
+}
+
+type Env = NodeJS.ProcessEnv | Record<string, string | undefined>;
+
+const KNOWN = new Set<string>(Object.values(S).map((s) => s.name));
+// Variables of the test runner and scripts: read elsewhere, not typos.
+const FOREIGN_PREFIXES = ["IMPP_TEST_", "IMPP_BENCH_"];
+const FOREIGN = new Set(["IMPP_REQUIRE_SERVICES"]);
+
+const WILDCARD_HOSTS = new Set(["0.0.0.0", "::", "[::]", ""]);
+
+export function loadConfig(
+  env: Env = process.env,
+  machine: Machine = { hostname: osHostname(), pid: process.pid },
+): Config | ConfigError {
+  const problems: ConfigProblem[] = [];
+
+  // Empty means unset: compose files and Helm charts often write `VAR=` for "not configured".
+  const raw = (name: string): string | undefined => {
+    const v = env[name]?.trim();
+    return v === undefined || v === "" ? undefined : v;
+  };
+
+  function read<T>(s: Setting<T>): T | undefined;
+  function read<T>(s: Setting<T>, fallback: T): T;
+  function read<T>(s: Setting<T>, fallback?: T): T | undefined {
+    const value = raw(s.name);
+    if (value === undefined) {
+      if (s.default === undefined || s.computed) return fallback;
+      const d = s.parse(s.default);
+      if (!d.ok) throw new Error(`built-in default of ${s.name} is invalid: ${d.problem}`);
+      return d.value;
+    }
+    const parsed = s.parse(value);
+    if (parsed.ok) return parsed.value;
+    problems.push({ variable: s.name, value, problem: parsed.problem });
+    return fallback;
+  }
+
+  const failed = (name: string) => problems.some((p) => p.variable === name);
+
+  const port = read(S.port, 3158);
+  const tlsPort = read(S.tlsPort);
+  const host = read(S.host, "0.0.0.0");
+  const httpPort = read(S.httpPort, 0);
+  const tlsCert = read(S.tlsCert);
+  const tlsKey = read(S.tlsKey);
+
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    const missing = tlsCert === undefined ? S.tlsCert.name : S.tlsKey.name;
+    const present = tlsCert === undefined ? S.tlsKey.name : S.tlsCert.name;
+    problems.push({ variable: missing, value: undefined, problem: `must be set together with ${present}` });
+  }
+
+  // Two listeners on one port would fail at bind time with a less helpful message.
+  const ports: Array<[string, number | undefined]> = [
+    [S.port.name, port],
+    [S.tlsPort.name, tlsPort],
+    [S.httpPort.name, httpPort === 0 ? undefined : httpPort],
+  ];
+  for (let i = 0; i < ports.length; i++) {
+    for (let j = i + 1; j < ports.length; j++) {
+      const [a, pa] = ports[i]!;
+      const [b, pb] = ports[j]!;
+      if (pa !== undefined && pa === pb && !failed(a) && !failed(b)) {
+        problems.push({ variable: b, value: String(pb), problem: `must differ from ${a}` });
+      }
+    }
+  }
+
+  const heartbeat = { intervalMs: read(S.heartbeatIntervalMs, 2000), ttlMs: read(S.heartbeatTtlMs, 10000) };
+  if (!failed(S.heartbeatTtlMs.name) && !failed(S.heartbeatIntervalMs.name)) {
+    // A TTL shorter than two beats declares live edges dead after one delayed heartbeat.
+    if (heartbeat.ttlMs < 2 * heartbeat.intervalMs) {
+      problems.push({
+        variable: S.heartbeatTtlMs.name,
+        value: String(heartbeat.ttlMs),
+        problem: `must be at least twice ${S.heartbeatIntervalMs.name} (${heartbeat.intervalMs})`,
+      });
+    }
+  }
+
+  const serverHost = WILDCARD_HOSTS.has(host) ? machine.hostname : host;
+  const defaultServerName =
+    serverHost.includes(":") && !serverHost.startsWith("[")
+      ? `[${serverHost}]:${port}`
+      : `${serverHost}:${port}`;
+
+  const limits: Limits = {
+    maxBlockSize: read(S.maxBlockSize, 0),
+    idleTimeoutMs: read(S.idleTimeoutMs, 0),
+    maxOutputBuffer: read(S.maxOutputBuffer, 0),
+    devicesPerUser: read(S.devicesPerUser, 0),
+    loginAttemptsPerAccount: read(S.loginAttemptsPerAccount, 0),
+    loginAccountWindowMs: read(S.loginAccountWindowMs, 0),
+    loginAttemptsPerAddress: read(S.loginAttemptsPerAddress, 0),
+    loginAddressWindowMs: read(S.loginAddressWindowMs, 0),
+    requestTimeoutMs: read(S.requestTimeoutMs, 0),
+    drainGraceMs: read(S.drainGraceMs, 0),
+    maxConnections: read(S.maxConnections, 0),
+    tlsHandshakeTimeoutMs: read(S.tlsHandshakeTimeoutMs, 0),
+  };
+
+  const config: Config = {
+    port,
+    tlsPort,
+    host,
+    httpPort,
+    dataDir: read(S.dataDir, "./.impp"),
+    roles: read(S.roles, []),
+    edgeId: read(S.edgeId, toSubjectToken(`${machine.hostname}-${machine.pid}`)),
+    serverName: read(S.serverName, defaultServerName),
+    domain: read(S.domain, "localhost"),
+    compression: read(S.compression, true),
+    limits,
+    heartbeat,
+    logLevel: read(S.logLevel, "info"),
+    warnings: unknownVariables(env),
+  };
+  // Optional fields are left out rather than set to undefined, so `"natsUrl" in config` means configured.
+  const optional = {
+    natsUrl: read(S.natsUrl),
+    redisUrl: read(S.redisUrl),
+    databaseUrl: read(S.databaseUrl),
+    tlsCert,
+    tlsKey,
+    otlpEndpoint: read(S.otlpEndpoint),
+  };
+  for (const [k, v] of Object.entries(optional)) {
+    if (v !== undefined) (config as unknown as Record<string, unknown>)[k] = v;
+  }
+
+  return problems.length > 0 ? new ConfigError(problems) : config;
+}
+
+function unknownVariables(env: Env): ConfigWarning[] {
+  const out: ConfigWarning[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith("IMPP_") || KNOWN.has(name) || FOREIGN.has(name)) continue;
+    if (FOREIGN_PREFIXES.some((p) => name.startsWith(p))) continue;
+    const near = closest(name);
+    out.push({
+      variable: name,
+      problem:
+        near === undefined
+          ? "unknown variable, ignored"
+          : `unknown variable, ignored (did you mean ${near}?)`,
+    });
+  }
+  return out;
+}
+
+function closest(name: string): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 4; // further than 3 edits is a different name, not a typo
+  for (const known of KNOWN) {
+    const d = editDistance(name, known);
+    if (d < bestDistance) {
+      best = known;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}

@@ -1,0 +1,277 @@
+import {
+  boolean,
+  domainName,
+  hostPort,
+  integer,
+  listOf,
+  oneOf,
+  type Parser,
+  port,
+  subjectToken,
+  text,
+  url,
+} from "./parse.js";
+
+export const ROLES = ["edge", "auth", "presence", "messaging"] as const;
+export type Role = (typeof ROLES)[number];
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/** What `impp help config` and docs/configuration.md show for one variable. */
+export interface SettingDoc {
+  readonly name: string;
+  /** The default as an operator would write it; undefined = unset (feature off / embedded). */
+  readonly default: string | undefined;
+  readonly description: string;
+  readonly group: string;
+}
+
+export interface Setting<T> extends SettingDoc {
+  readonly parse: Parser<T>;
+  /** The default is worked out at load time (hostname, other settings); `default` only describes it. */
+  readonly computed?: true;
+}
+
+const ms = (min: number, max: number) => integer(min, max);
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+const nonEmpty: Parser<string> = (raw) =>
+  /\s/.test(raw) ? { ok: false, problem: "must not contain spaces" } : { ok: true, value: raw };
+
+// One source of truth: loadConfig reads these, and the docs are rendered from them.
+export const S = {
+  port: {
+    name: "IMPP_PORT",
+    default: "3158",
+    group: "Network",
+    description: "TCP port of the IMPP listener (TLS negotiated in-band after FEATURES_SET).",
+    parse: port,
+  },
+  tlsPort: {
+    name: "IMPP_TLS_PORT",
+    default: undefined,
+    group: "Network",
+    description: "Port of a TLS-first (443-style) listener; off unless set.",
+    parse: port,
+  },
+  host: {
+    name: "IMPP_HOST",
+    default: "0.0.0.0",
+    group: "Network",
+    description: "Address the listeners bind to.",
+    parse: nonEmpty,
+  },
+  httpPort: {
+    name: "IMPP_HTTP_PORT",
+    default: "9158",
+    group: "Network",
+    description: "Port of the HTTP endpoint for /healthz, /readyz and /metrics; 0 turns it off.",
+    parse: integer(0, 65535),
+  },
+  serverName: {
+    name: "IMPP_SERVER_NAME",
+    default: "<host>:<port>",
+    group: "Network",
+    description:
+      "host:port this node announces in SERVER TLVs (where clients reconnect). Default: the bind address and IMPP_PORT, with the machine's host name when binding to all addresses.",
+    parse: hostPort,
+    computed: true,
+  },
+  domain: {
+    name: "IMPP_DOMAIN",
+    default: "localhost",
+    group: "Network",
+    description: "The service's domain name.",
+    parse: domainName,
+  },
+  compression: {
+    name: "IMPP_COMPRESSION",
+    default: "true",
+    group: "Network",
+    description: "Offer zlib stream compression in FEATURES_SET.",
+    parse: boolean,
+  },
+  tlsCert: {
+    name: "IMPP_TLS_CERT",
+    default: undefined,
+    group: "Network",
+    description:
+      "PEM certificate chain file. Set together with IMPP_TLS_KEY; unset = self-signed cert made on first start.",
+    parse: text,
+  },
+  tlsKey: {
+    name: "IMPP_TLS_KEY",
+    default: undefined,
+    group: "Network",
+    description: "PEM private key file. Set together with IMPP_TLS_CERT.",
+    parse: text,
+  },
+  roles: {
+    name: "IMPP_ROLES",
+    default: ROLES.join(","),
+    group: "Deployment",
+    description: `Comma list of the roles this process runs: ${ROLES.join(", ")}.`,
+    parse: listOf(ROLES),
+  },
+  edgeId: {
+    name: "IMPP_EDGE_ID",
+    default: "<hostname>-<pid>",
+    group: "Deployment",
+    description: "Unique id of this node on the bus and in Redis: 1–64 letters, digits, '-' or '_'.",
+    parse: subjectToken,
+    computed: true,
+  },
+  dataDir: {
+    name: "IMPP_DATA_DIR",
+    default: "./.impp",
+    group: "Deployment",
+    description: "Folder for the embedded database and the self-signed certificate.",
+    parse: text,
+  },
+  natsUrl: {
+    name: "IMPP_NATS_URL",
+    default: undefined,
+    group: "Deployment",
+    description: "NATS server (nats:// or tls://); unset = in-process bus.",
+    parse: url(["nats:", "tls:"]),
+  },
+  redisUrl: {
+    name: "IMPP_REDIS_URL",
+    default: undefined,
+    group: "Deployment",
+    description: "Redis server (redis:// or rediss://) for live state; unset = in-process sessions.",
+    parse: url(["redis:", "rediss:"]),
+  },
+  databaseUrl: {
+    name: "IMPP_DATABASE_URL",
+    default: undefined,
+    group: "Deployment",
+    description: "PostgreSQL (postgres:// or postgresql://); unset = embedded PGlite in IMPP_DATA_DIR.",
+    parse: url(["postgres:", "postgresql:"]),
+  },
+  maxBlockSize: {
+    name: "IMPP_MAX_BLOCK",
+    default: "262144",
+    group: "Limits",
+    description: "Largest TLV block in bytes, on the wire and again after inflating.",
+    parse: integer(1024, 64 * 1024 * 1024),
+  },
+  idleTimeoutMs: {
+    name: "IMPP_IDLE_TIMEOUT_MS",
+    default: "300000",
+    group: "Limits",
+    description: "A connection with no inbound message for this long is closed.",
+    parse: ms(1000, DAY),
+  },
+  maxOutputBuffer: {
+    name: "IMPP_MAX_OUTPUT_BUFFER",
+    default: "1048576",
+    group: "Limits",
+    description: "A connection whose unsent output passes this many bytes is closed (slow reader).",
+    parse: integer(65536, 1024 * 1024 * 1024),
+  },
+  devicesPerUser: {
+    name: "IMPP_MAX_DEVICES",
+    default: "10",
+    group: "Limits",
+    description: "Devices one account may have bound at once (TOO_MANY_DEVICES past it).",
+    parse: integer(1, 1000),
+  },
+  loginAttemptsPerAccount: {
+    name: "IMPP_LOGIN_ATTEMPTS_PER_ACCOUNT",
+    default: "5",
+    group: "Limits",
+    description: "Failed logins allowed per account within IMPP_LOGIN_ACCOUNT_WINDOW_MS.",
+    parse: integer(1, 1_000_000),
+  },
+  loginAccountWindowMs: {
+    name: "IMPP_LOGIN_ACCOUNT_WINDOW_MS",
+    default: "300000",
+    group: "Limits",
+    description: "Window of the per-account failed-login limit.",
+    parse: ms(1000, DAY),
+  },
+  loginAttemptsPerAddress: {
+    name: "IMPP_LOGIN_ATTEMPTS_PER_ADDRESS",
+    default: "20",
+    group: "Limits",
+    description: "Failed logins allowed per source address within IMPP_LOGIN_ADDRESS_WINDOW_MS.",
+    parse: integer(1, 1_000_000),
+  },
+  loginAddressWindowMs: {
+    name: "IMPP_LOGIN_ADDRESS_WINDOW_MS",
+    default: "60000",
+    group: "Limits",
+    description: "Window of the per-address failed-login limit.",
+    parse: ms(1000, DAY),
+  },
+  requestTimeoutMs: {
+    name: "IMPP_REQUEST_TIMEOUT_MS",
+    default: "5000",
+    group: "Limits",
+    description: "How long the edge waits for a backend answer before replying SERVICE_UNAVAILABLE.",
+    parse: ms(100, 10 * MINUTE),
+  },
+  drainGraceMs: {
+    name: "IMPP_DRAIN_GRACE_MS",
+    default: "10000",
+    group: "Limits",
+    description: "On shutdown, how long a draining edge lets clients move before closing them.",
+    parse: ms(0, HOUR),
+  },
+  maxConnections: {
+    name: "IMPP_MAX_CONNECTIONS",
+    default: "100000",
+    group: "Limits",
+    description: "Client connections one edge accepts; past it new connections are refused.",
+    parse: integer(1, 10_000_000),
+  },
+  tlsHandshakeTimeoutMs: {
+    name: "IMPP_TLS_HANDSHAKE_TIMEOUT_MS",
+    default: "10000",
+    group: "Limits",
+    description: "A TLS handshake not finished within this time closes the connection.",
+    parse: ms(100, 10 * MINUTE),
+  },
+  heartbeatIntervalMs: {
+    name: "IMPP_EDGE_HEARTBEAT_MS",
+    default: "2000",
+    group: "Liveness",
+    description: "How often an edge refreshes its liveness heartbeat.",
+    parse: ms(100, 10 * MINUTE),
+  },
+  heartbeatTtlMs: {
+    name: "IMPP_EDGE_TTL_MS",
+    default: "10000",
+    group: "Liveness",
+    description:
+      "An edge silent this long is dead: its devices are unbound and watchers told. At least twice IMPP_EDGE_HEARTBEAT_MS.",
+    parse: ms(200, HOUR),
+  },
+  logLevel: {
+    name: "IMPP_LOG_LEVEL",
+    default: "info",
+    group: "Observability",
+    description: `Log level: ${LOG_LEVELS.join(", ")}.`,
+    parse: oneOf(LOG_LEVELS),
+  },
+  otlpEndpoint: {
+    name: "OTEL_EXPORTER_OTLP_ENDPOINT",
+    default: undefined,
+    group: "Observability",
+    description: "OTLP/HTTP collector for traces and metrics (e.g. http://jaeger:4318); unset = no export.",
+    parse: url(["http:", "https:"]),
+  },
+} satisfies Record<string, Setting<unknown>>;
+
+/** Every variable, in documentation order. */
+export const settings: readonly SettingDoc[] = Object.values(S).map(
+  ({ name, default: d, description, group }) => ({
+    name,
+    default: d,
+    description,
+    group,
+  }),
+);
