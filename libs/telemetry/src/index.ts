@@ -1,1 +1,12 @@
-export {};
+export type { Attributes, Context, Span, Tracer } from "@opentelemetry/api";
+export { SpanKind, SpanStatusCode } from "@opentelemetry/api";
+export type { Logger } from "pino";
+export { Registry } from "prom-client";
+export { extractContext, injectContext, withSpan } from "./context.js";
+export { HealthServerError, TelemetryConfigError } from "./errors.js";
+export type { HealthServer, HealthServerOptions, RouteHandler } from "./health.js";
+export { startHealthServer } from "./health.js";
+export type { CreateMetricsOptions, Metrics } from "./metrics.js";
+export { createMetrics, ensureCounter, ensureGauge, ensureHistogram } from "./metrics.js";
+export type { Telemetry, TelemetryOptions } from "./telemetry.js";
+export { createTelemetry } from "./telemetry.js";

@@ -1,0 +1,67 @@
+import {
+  type Attributes,
+  type Context,
+  context,
+  defaultTextMapGetter,
+  defaultTextMapSetter,
+  ROOT_CONTEXT,
+  type Span,
+  SpanStatusCode,
+  type Tracer,
+} from "@opentelemetry/api";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
+
+// Our own instance rather than the global propagator: bus code may inject/extract before (or without)
+// any createTelemetry call, and the W3C propagator is stateless.
+const propagator = new W3CTraceContextPropagator();
+
+/**
+ * Writes W3C `traceparent`/`tracestate` for `ctx` (default: the active context) into `headers` and returns
+ * them. Without a valid span in the context nothing is written.
+ */
+export function injectContext(
+  headers: Record<string, string>,
+  ctx: Context = context.active(),
+): Record<string, string> {
+  propagator.inject(ctx, headers, defaultTextMapSetter);
+  return headers;
+}
+
+/**
+ * Reads W3C trace context from bus headers. Starts from the root context, not the active one, so a
+ * subscriber's own ambient span never becomes the parent of an unrelated message. Malformed headers
+ * (hostile input) yield the root context.
+ */
+export function extractContext(headers: Record<string, string> | undefined): Context {
+  if (headers === undefined) return ROOT_CONTEXT;
+  return propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
+}
+
+/**
+ * Runs `fn` inside a new active span (child of `parent`, or of the active context when `parent` is
+ * undefined). A thrown error is recorded on the span, sets ERROR status and is rethrown; the span always ends.
+ */
+export function withSpan<T>(
+  tracer: Tracer,
+  name: string,
+  parent: Context | undefined,
+  attrs: Attributes,
+  fn: (span: Span) => Promise<T>,
+): Promise<T> {
+  return tracer.startActiveSpan(name, { attributes: attrs }, parent ?? context.active(), async (span) => {
+    try {
+      return await fn(span);
+    } catch (err) {
+      if (err instanceof Error) {
+        span.recordException(err);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+      } else {
+        span.recordException(String(err));
+        span.setStatus({ code: SpanStatusCode.ERROR, message: String(err) });
+      }
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
