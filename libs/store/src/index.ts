@@ -1,1 +1,11 @@
-export {};
+export type { Account, AccountsRepository, ListOptions } from "./accounts.js";
+export { createAccountsRepository, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX } from "./accounts.js";
+export type { StoreErrorKind } from "./errors.js";
+export { isStoreError, StoreError } from "./errors.js";
+export type { MigrationReport, SchemaMigration } from "./migrations.js";
+export { migrations, runMigrations } from "./migrations.js";
+export { ACCOUNT_NAME_MAX, isCanonicalAccountName, normalizeAccountName } from "./names.js";
+export { PGliteDialect } from "./pglite-dialect.js";
+export type { AccountsTable, Database } from "./schema.js";
+export type { Store, StoreOptions } from "./store.js";
+export { describeDatabaseUrl, openStore, PGLITE_LOCK_FILE, PGLITE_SUBDIR } from "./store.js";

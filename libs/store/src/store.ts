@@ -1,0 +1,176 @@
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { Kysely, PostgresDialect, sql } from "kysely";
+import pg from "pg";
+import { type AccountsRepository, createAccountsRepository } from "./accounts.js";
+import { StoreError } from "./errors.js";
+import { type FolderLock, lockFile } from "./lockfile.js";
+import { type MigrationReport, runMigrations } from "./migrations.js";
+import { PGliteDialect } from "./pglite-dialect.js";
+import type { Database } from "./schema.js";
+
+export interface StoreOptions {
+  /** postgres://… (or postgresql://…): use that server through a pg Pool. Wins over dataDir. */
+  databaseUrl?: string;
+  /** Embedded Postgres (PGlite) kept in this folder, created if missing. Used when no databaseUrl. */
+  dataDir?: string;
+  /** Embedded Postgres in memory: nothing survives close (tests). */
+  memory?: boolean;
+  /** Postgres pool size (default 10). */
+  poolSize?: number;
+  /** Postgres connect timeout in ms (default 5000), so a dead host fails fast instead of hanging. */
+  connectTimeoutMs?: number;
+}
+
+export interface Store {
+  readonly kind: "postgres" | "pglite";
+  readonly db: Kysely<Database>;
+  readonly accounts: AccountsRepository;
+  /** Brings the schema up to date; idempotent, safe from concurrent processes. Throws StoreError. */
+  migrate(): Promise<MigrationReport>;
+  /** True when a trivial query succeeds (for /readyz). Never throws. */
+  ping(): Promise<boolean>;
+  /** Idempotent. Releases the data folder lock for PGlite. */
+  close(): Promise<void>;
+}
+
+/** Inside dataDir: PGlite's own folder, and the lock that guards it. */
+export const PGLITE_SUBDIR = "pglite";
+export const PGLITE_LOCK_FILE = "pglite.lock";
+
+/**
+ * Opens the store: Postgres when databaseUrl is given, else PGlite in dataDir,
+ * else (memory: true) PGlite in memory. Checks the database answers before
+ * returning. Throws StoreError: URL_INVALID, OPTIONS_INVALID, CONNECT_FAILED,
+ * DATA_DIR_LOCKED, DATA_DIR_UNUSABLE.
+ */
+export async function openStore(opts: StoreOptions): Promise<Store> {
+  if (opts.databaseUrl !== undefined && opts.databaseUrl !== "") return openPostgres(opts.databaseUrl, opts);
+  if (opts.dataDir !== undefined && opts.dataDir !== "") return openPGliteDir(opts.dataDir);
+  if (opts.memory === true) return openPGlite(undefined, undefined);
+  throw new StoreError("OPTIONS_INVALID", "openStore needs databaseUrl, dataDir or memory: true");
+}
+
+function makeStore(kind: Store["kind"], db: Kysely<Database>, onClose: () => Promise<void>): Store {
+  let closing: Promise<void> | undefined;
+  return {
+    kind,
+    db,
+    accounts: createAccountsRepository(db),
+    migrate: () => runMigrations(db as unknown as Kysely<unknown>),
+    async ping() {
+      if (closing !== undefined) return false;
+      try {
+        await sql`SELECT 1`.execute(db);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    close() {
+      closing ??= (async () => {
+        try {
+          await db.destroy();
+        } finally {
+          await onClose();
+        }
+      })();
+      return closing;
+    },
+  };
+}
+
+/** host:port/database as user — what a log line or error may show of a URL. */
+export function describeDatabaseUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    const db = decodeURIComponent(u.pathname.replace(/^\//, "")) || "(default)";
+    const user = u.username ? ` as ${decodeURIComponent(u.username)}` : "";
+    return `${u.hostname || "localhost"}:${u.port || "5432"}/${db}${user}`;
+  } catch {
+    return "(unparseable URL)";
+  }
+}
+
+async function openPostgres(url: string, opts: StoreOptions): Promise<Store> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // Never echo the URL: it may carry a password.
+    throw new StoreError(
+      "URL_INVALID",
+      "the database URL is not a valid URL (expected postgres://user:pass@host:port/db)",
+    );
+  }
+  if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
+    throw new StoreError(
+      "URL_INVALID",
+      `the database URL must start with postgres:// (got ${parsed.protocol}//)`,
+    );
+  }
+  const where = describeDatabaseUrl(url);
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.poolSize ?? 10,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
+  });
+  // An idle client losing its server (restart, failover) is reported here;
+  // without a listener it would crash the process. The pool replaces the
+  // client; ping() reports the outage meanwhile.
+  pool.on("error", () => {});
+  try {
+    const client = await pool.connect();
+    client.release();
+  } catch (err) {
+    await pool.end().catch(() => {});
+    const e = err as Error & { code?: string };
+    // pg's messages name host/port/user/database at most, never the password.
+    throw new StoreError(
+      "CONNECT_FAILED",
+      `cannot connect to Postgres at ${where}: ${e.message || e.code || String(err)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return makeStore("postgres", db, async () => {});
+}
+
+async function openPGliteDir(dataDir: string): Promise<Store> {
+  const dir = path.resolve(dataDir);
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    throw new StoreError("DATA_DIR_UNUSABLE", `cannot create data folder ${dir}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  const lock = await lockFile(path.join(dir, PGLITE_LOCK_FILE), `data folder ${dir}`);
+  if (lock instanceof StoreError) throw lock;
+  return openPGlite(path.join(dir, PGLITE_SUBDIR), lock);
+}
+
+async function openPGlite(pgDir: string | undefined, lock: FolderLock | undefined): Promise<Store> {
+  let pglite: PGlite;
+  try {
+    if (pgDir !== undefined) await mkdir(pgDir, { recursive: true });
+    pglite = pgDir === undefined ? await PGlite.create() : await PGlite.create({ dataDir: pgDir });
+  } catch (err) {
+    await lock?.release();
+    const where = pgDir === undefined ? "in memory" : `in ${pgDir}`;
+    throw new StoreError(
+      "DATA_DIR_UNUSABLE",
+      `cannot open the embedded database ${where}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  return makeStore("pglite", db, async () => {
+    await lock?.release();
+  });
+}
