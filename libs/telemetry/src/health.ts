@@ -7,7 +7,10 @@ export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 export interface HealthServerOptions {
   readonly port: number;
-  /** Default 0.0.0.0 (scraped from outside the host/container). */
+  /**
+   * Default 0.0.0.0 so probes and scrapers from outside the container reach it. Anything mounted via
+   * `routes` is exposed there too: bind 127.0.0.1 (or a separate server) for admin-only routes.
+   */
   readonly host?: string;
   readonly registry: Registry;
   /** /readyz answers 200 when this is true, 503 otherwise (and when it throws/rejects). */
