@@ -1,0 +1,222 @@
+import { nameCandidates } from "./names.js";
+import { applyPatch, byConnectedAt, checkAccount, decodeDevice, encodeDevice } from "./record.js";
+import {
+  type BindResult,
+  type DevicePatch,
+  type DeviceRecord,
+  type EdgeDevice,
+  type RateResult,
+  SessionError,
+  type SessionStore,
+} from "./types.js";
+
+/**
+ * The in-process store for the embedded single-process mode. Every method
+ * runs synchronously inside its promise, which makes each one atomic — the
+ * same guarantee the Redis store gets from Lua scripts. Records are kept
+ * encoded, as in Redis, so both modes exercise the codec and callers never
+ * share objects with the store.
+ */
+export function createMemorySessionStore(opts: { now?: () => number } = {}): SessionStore {
+  const now = opts.now ?? Date.now;
+  const accounts = new Map<string, Map<string, Buffer>>();
+  /** edge → "account\0name" → connId */
+  const edgeIndex = new Map<string, Map<string, string>>();
+  /** edge → heartbeat expiry (ms) */
+  const edges = new Map<string, number>();
+  const claims = new Map<string, { holder: string; until: number }>();
+  /** key → hit times, oldest first */
+  const rates = new Map<string, number[]>();
+  let closed = false;
+
+  const alive = () => {
+    if (closed) throw new SessionError("UNAVAILABLE", "session store is closed");
+  };
+
+  const decodeAll = (account: string, devices: Map<string, Buffer> | undefined): DeviceRecord[] => {
+    if (devices === undefined) return [];
+    const out: DeviceRecord[] = [];
+    for (const b of devices.values()) out.push(decodeDevice(account, b));
+    return out.sort(byConnectedAt);
+  };
+
+  const indexOf = (edgeId: string) => {
+    let idx = edgeIndex.get(edgeId);
+    if (idx === undefined) {
+      idx = new Map();
+      edgeIndex.set(edgeId, idx);
+    }
+    return idx;
+  };
+
+  const window = (key: string, windowMs: number, t: number): number[] => {
+    const hits = rates.get(key);
+    if (hits === undefined) return [];
+    // A hit counts for exactly windowMs: drop those at or before t - windowMs.
+    let drop = 0;
+    while (drop < hits.length && hits[drop]! <= t - windowMs) drop++;
+    if (drop > 0) hits.splice(0, drop);
+    if (hits.length === 0) rates.delete(key);
+    return hits;
+  };
+
+  const store: SessionStore = {
+    kind: "memory",
+
+    async bindDevice(record, wishedName, maxDevices): Promise<BindResult> {
+      alive();
+      checkAccount(record.account);
+      const devices = accounts.get(record.account) ?? new Map<string, Buffer>();
+      if (devices.size >= maxDevices) {
+        return {
+          ok: false,
+          error: new SessionError(
+            "TOO_MANY_DEVICES",
+            `${record.account} already has ${devices.size} devices`,
+          ),
+        };
+      }
+      const name = nameCandidates(wishedName, maxDevices + 1).find((n) => !devices.has(n));
+      if (name === undefined) throw new Error("unreachable: more candidates than devices");
+      const full: DeviceRecord = { ...record, name };
+      const encoded = encodeDevice(full);
+      devices.set(name, encoded);
+      accounts.set(record.account, devices);
+      indexOf(record.edgeId).set(`${record.account}\0${name}`, record.connId);
+      return {
+        ok: true,
+        device: decodeDevice(record.account, encoded),
+        devices: decodeAll(record.account, devices),
+      };
+    },
+
+    async updateDevice(account, name, patch: DevicePatch) {
+      alive();
+      const devices = accounts.get(account);
+      const current = devices?.get(name);
+      if (devices === undefined || current === undefined) return undefined;
+      const next = applyPatch(decodeDevice(account, current), patch);
+      const encoded = encodeDevice(next);
+      devices.set(name, encoded);
+      return decodeDevice(account, encoded);
+    },
+
+    async unbindDevice(account, name, connId) {
+      alive();
+      const devices = accounts.get(account);
+      const current = devices?.get(name);
+      if (devices === undefined || current === undefined) return undefined;
+      const record = decodeDevice(account, current);
+      if (connId !== undefined && record.connId !== connId) return undefined;
+      devices.delete(name);
+      if (devices.size === 0) accounts.delete(account);
+      const idx = edgeIndex.get(record.edgeId);
+      const field = `${account}\0${name}`;
+      if (idx !== undefined && idx.get(field) === record.connId) {
+        idx.delete(field);
+        if (idx.size === 0) edgeIndex.delete(record.edgeId);
+      }
+      return record;
+    },
+
+    async getDevices(account) {
+      alive();
+      return decodeAll(account, accounts.get(account));
+    },
+
+    async getDevice(account, name) {
+      alive();
+      const b = accounts.get(account)?.get(name);
+      return b === undefined ? undefined : decodeDevice(account, b);
+    },
+
+    async heartbeatEdge(edgeId, ttlMs) {
+      alive();
+      edges.set(edgeId, now() + ttlMs);
+    },
+
+    async removeEdge(edgeId) {
+      alive();
+      if ((edgeIndex.get(edgeId)?.size ?? 0) === 0) {
+        edges.delete(edgeId);
+        edgeIndex.delete(edgeId);
+        claims.delete(edgeId);
+      } else {
+        edges.set(edgeId, 0);
+      }
+    },
+
+    async deadEdges(at) {
+      alive();
+      const t = at ?? now();
+      const out: string[] = [];
+      for (const [edge, until] of edges) if (until < t) out.push(edge);
+      return out.sort();
+    },
+
+    async claimEdgeCleanup(edgeId, holder, ttlMs) {
+      alive();
+      const t = now();
+      const c = claims.get(edgeId);
+      if (c !== undefined && c.until > t && c.holder !== holder) return false;
+      claims.set(edgeId, { holder, until: t + ttlMs });
+      return true;
+    },
+
+    async devicesOfEdge(edgeId) {
+      alive();
+      const out: EdgeDevice[] = [];
+      for (const [field, connId] of edgeIndex.get(edgeId) ?? []) {
+        const cut = field.indexOf("\0");
+        out.push({ account: field.slice(0, cut), name: field.slice(cut + 1), connId });
+      }
+      return out;
+    },
+
+    async forgetEdge(edgeId) {
+      alive();
+      claims.delete(edgeId);
+      const until = edges.get(edgeId);
+      if (until !== undefined && until >= now()) return; // it came back: keep what it has
+      edges.delete(edgeId);
+      edgeIndex.delete(edgeId);
+    },
+
+    async hit(key, windowMs, limit): Promise<RateResult> {
+      alive();
+      const t = now();
+      const hits = window(key, windowMs, t);
+      if (hits.length < limit) {
+        hits.push(t);
+        if (!rates.has(key)) rates.set(key, hits);
+        return { allowed: true, count: hits.length, retryAfterMs: 0 };
+      }
+      return { allowed: false, count: hits.length, retryAfterMs: Math.max(1, (hits[0] ?? t) + windowMs - t) };
+    },
+
+    async peek(key, windowMs, limit) {
+      alive();
+      const count = window(key, windowMs, now()).length;
+      return { allowed: count < limit, count };
+    },
+
+    async resetKey(key) {
+      alive();
+      rates.delete(key);
+    },
+
+    async ping() {
+      alive();
+    },
+
+    async close() {
+      closed = true;
+      accounts.clear();
+      edgeIndex.clear();
+      edges.clear();
+      claims.clear();
+      rates.clear();
+    },
+  };
+  return store;
+}

@@ -1,0 +1,123 @@
+/** One bound device of an account: what DEVICE BIND created and UPDATE changes. */
+export interface DeviceRecord {
+  account: string;
+  /** Unique among the account's bound devices. */
+  name: string;
+  edgeId: string;
+  connId: string;
+  remoteAddress: string;
+  /** ms since the epoch */
+  connectedAt: number;
+  clientName?: string;
+  clientPlatform?: string;
+  clientModel?: string;
+  clientArch?: string;
+  clientVersion?: string;
+  clientBuild?: string;
+  clientDescription?: string;
+  status: number;
+  statusMessage?: string;
+  capabilities: number[];
+  isIdle: boolean;
+  isMobile: boolean;
+  isStatusAutomatic: boolean;
+}
+
+export type DevicePatch = Partial<
+  Pick<
+    DeviceRecord,
+    "status" | "statusMessage" | "capabilities" | "isIdle" | "isMobile" | "isStatusAutomatic"
+  >
+>;
+
+export type SessionErrorKind =
+  /** bindDevice: the account already has the maximum number of devices. */
+  | "TOO_MANY_DEVICES"
+  /** The backing store cannot be reached or failed; the operation may or may not have happened. */
+  | "UNAVAILABLE"
+  /** The caller passed a record that cannot be stored (a string over 65535 bytes, a status over u16…). */
+  | "INVALID_RECORD"
+  /** A stored record could not be decoded (written by an incompatible version). */
+  | "CORRUPT_RECORD";
+
+export class SessionError extends Error {
+  readonly kind: SessionErrorKind;
+  constructor(kind: SessionErrorKind, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "SessionError";
+    this.kind = kind;
+  }
+}
+
+export type BindResult =
+  | { ok: true; device: DeviceRecord; devices: DeviceRecord[] }
+  | { ok: false; error: SessionError };
+
+export interface RateResult {
+  allowed: boolean;
+  /** Hits counted in the window, this one included when it was allowed. */
+  count: number;
+  /** 0 when allowed; otherwise how long until the oldest counted hit leaves the window. */
+  retryAfterMs: number;
+}
+
+export interface EdgeDevice {
+  account: string;
+  name: string;
+  connId: string;
+}
+
+/**
+ * Live state shared by all nodes. Both implementations (Redis, in-process)
+ * pass the same contract suite (contract.ts).
+ *
+ * Rate limits are a sliding log: a hit counts for exactly `windowMs` after it
+ * happened. Denied hits are not recorded, so a key never holds more than
+ * `limit` entries however hard it is hammered.
+ *
+ * Device lists come back sorted by connectedAt, then name.
+ */
+export interface SessionStore {
+  readonly kind: "redis" | "memory";
+  /**
+   * Atomically: refuse when the account has `maxDevices` devices, else bind
+   * under the first free name among the wish, wish-2, wish-3… (each at most
+   * 64 characters) and add the device to its edge's index.
+   */
+  bindDevice(record: Omit<DeviceRecord, "name">, wishedName: string, maxDevices: number): Promise<BindResult>;
+  /** undefined when no such device is bound. */
+  updateDevice(account: string, name: string, patch: DevicePatch): Promise<DeviceRecord | undefined>;
+  /**
+   * Removes the device only if it is still the one bound by `connId` (when
+   * given), so a late close of an old connection never removes a newer
+   * device of the same name. Returns the removed record.
+   */
+  unbindDevice(account: string, name: string, connId?: string): Promise<DeviceRecord | undefined>;
+  /** One round trip: this is read for every instant message. */
+  getDevices(account: string): Promise<DeviceRecord[]>;
+  getDevice(account: string, name: string): Promise<DeviceRecord | undefined>;
+
+  /** The edge is alive until ttlMs from now. Edges must heartbeat before binding devices. */
+  heartbeatEdge(edgeId: string, ttlMs: number): Promise<void>;
+  /**
+   * Clean shutdown. With no devices left in its index the edge is forgotten;
+   * with devices left (it could not unbind them all) it is marked dead now so
+   * the presence service cleans them up.
+   */
+  removeEdge(edgeId: string): Promise<void>;
+  /** Edges whose heartbeat expired before `now` (default: the store's clock). */
+  deadEdges(now?: number): Promise<string[]>;
+  /** True when `holder` now holds the cleanup of this edge for ttlMs (re-claiming by the same holder extends it). */
+  claimEdgeCleanup(edgeId: string, holder: string, ttlMs: number): Promise<boolean>;
+  devicesOfEdge(edgeId: string): Promise<EdgeDevice[]>;
+  /** After cleanup: drop the heartbeat, the device index and the claim. An edge that came back to life keeps its heartbeat and index. */
+  forgetEdge(edgeId: string): Promise<void>;
+
+  hit(key: string, windowMs: number, limit: number): Promise<RateResult>;
+  peek(key: string, windowMs: number, limit: number): Promise<{ allowed: boolean; count: number }>;
+  resetKey(key: string): Promise<void>;
+
+  /** Resolves when the store answers; rejects with SessionError UNAVAILABLE otherwise (for /readyz). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
