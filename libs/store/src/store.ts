@@ -21,10 +21,17 @@ export interface StoreOptions {
   poolSize?: number;
   /** Postgres connect timeout in ms (default 5000), so a dead host fails fast instead of hanging. */
   connectTimeoutMs?: number;
+  /** Told when an idle pooled Postgres connection fails (server restart, failover); the pool replaces it. */
+  onPoolError?: (err: Error) => void;
 }
 
 export interface Store {
   readonly kind: "postgres" | "pglite";
+  /**
+   * For repositories in this package. On PGlite there is one session: inside
+   * `db.transaction()` use only the transaction object — a query on `db` there
+   * waits for the transaction to end.
+   */
   readonly db: Kysely<Database>;
   readonly accounts: AccountsRepository;
   /** Brings the schema up to date; idempotent, safe from concurrent processes. Throws StoreError. */
@@ -119,7 +126,7 @@ async function openPostgres(url: string, opts: StoreOptions): Promise<Store> {
   // An idle client losing its server (restart, failover) is reported here;
   // without a listener it would crash the process. The pool replaces the
   // client; ping() reports the outage meanwhile.
-  pool.on("error", () => {});
+  pool.on("error", (err) => opts.onPoolError?.(err));
   try {
     const client = await pool.connect();
     client.release();
