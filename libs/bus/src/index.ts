@@ -2,6 +2,7 @@
 // NATS implementations, subject names and the binary envelopes. The contract
 // suite lives at "@impp/bus/contract" so production code never loads node:test.
 export * from "./bus.js";
+export * from "./envelope.js";
 export { createMemoryBus, MEMORY_MAX_PAYLOAD, type MemoryBusOptions } from "./memory.js";
 export { isPublishSubject, isSubscribeSubject } from "./subject-syntax.js";
 export { isSubjectToken, SubjectTokenError, subjects } from "./subjects.js";

@@ -1,0 +1,326 @@
+// Binary envelopes carried on the bus between edges and services. They cross the
+// network, so decoding is total: any bytes give an envelope or an EnvelopeError,
+// never an exception, never a read out of bounds. No JSON on this path.
+//
+// Layout: u8 format version (1), u8 envelope kind, then the fields in order.
+// Strings: u8 byte length + UTF-8. Lists: u16 count + u16 items. Blobs: u32 length
+// + bytes (decoded as views into the input, not copies). Integers big-endian.
+import {
+  blobLen,
+  checkInt,
+  EnvelopeEncodeError,
+  EnvelopeError,
+  listLen,
+  Reader,
+  strLen,
+  Writer,
+} from "./wire.js";
+
+export {
+  EnvelopeEncodeError,
+  type EnvelopeEncodeErrorKind,
+  EnvelopeError,
+  type EnvelopeErrorKind,
+  MAX_STRING_BYTES,
+} from "./wire.js";
+
+export const ENVELOPE_VERSION = 1;
+
+/** Second byte: which envelope this is, so a misrouted message fails loudly instead of misparsing. */
+export const EnvelopeKind = {
+  REQUEST: 1,
+  REPLY: 2,
+  DELIVERY: 3,
+  DELIVERY_ACK: 4,
+  DEVICE_GONE: 5,
+} as const;
+export type EnvelopeKind = (typeof EnvelopeKind)[keyof typeof EnvelopeKind];
+
+const HEADER = 2;
+
+function header(w: Writer, kind: EnvelopeKind): void {
+  w.u8(ENVELOPE_VERSION);
+  w.u8(kind);
+}
+
+function openEnvelope(b: Uint8Array, kind: EnvelopeKind): Reader | EnvelopeError {
+  if (!(b instanceof Uint8Array)) return new EnvelopeError("BAD_VALUE", "not bytes", 0);
+  const r = new Reader(b);
+  const version = r.u8("version");
+  const k = r.u8("kind");
+  if (r.error !== undefined) return r.error;
+  if (version !== ENVELOPE_VERSION) return new EnvelopeError("BAD_VERSION", `envelope version ${version}`, 0);
+  if (k !== kind) return new EnvelopeError("BAD_KIND", `envelope kind ${k}, expected ${kind}`, 1);
+  return r;
+}
+
+export function isEnvelopeError(v: unknown): v is EnvelopeError {
+  return v instanceof EnvelopeError;
+}
+
+// ---------------------------------------------------------------- request
+
+/** edge → service (subject request(family)): the edge's view of one client request. */
+export interface RequestEnvelope {
+  /** IMPP TLV header flags (u16). */
+  flags: number;
+  family: number;
+  type: number;
+  sequence: number;
+  connId: string;
+  edgeId: string;
+  /** "" before login. */
+  account: string;
+  /** "" before bind. */
+  device: string;
+  remoteAddress: string;
+  /** Of the requesting device. */
+  capabilities: readonly number[];
+  /** The decompressed TLV block. */
+  block: Uint8Array;
+}
+
+export function encodeRequest(e: RequestEnvelope): Buffer {
+  checkInt("flags", e.flags, 0xffff);
+  checkInt("family", e.family, 0xffff);
+  checkInt("type", e.type, 0xffff);
+  checkInt("sequence", e.sequence, 0xffffffff);
+  const connId = strLen("connId", e.connId);
+  const edgeId = strLen("edgeId", e.edgeId);
+  const account = strLen("account", e.account);
+  const device = strLen("device", e.device);
+  const remote = strLen("remoteAddress", e.remoteAddress);
+  const size =
+    HEADER +
+    10 +
+    5 +
+    connId +
+    edgeId +
+    account +
+    device +
+    remote +
+    listLen("capabilities", e.capabilities) +
+    blobLen("block", e.block);
+  const w = new Writer(size);
+  header(w, EnvelopeKind.REQUEST);
+  w.u16(e.flags);
+  w.u16(e.family);
+  w.u16(e.type);
+  w.u32(e.sequence);
+  w.str(e.connId, connId);
+  w.str(e.edgeId, edgeId);
+  w.str(e.account, account);
+  w.str(e.device, device);
+  w.str(e.remoteAddress, remote);
+  w.u16List(e.capabilities);
+  w.blob(e.block);
+  return w.done();
+}
+
+export function decodeRequest(b: Uint8Array): RequestEnvelope | EnvelopeError {
+  const r = openEnvelope(b, EnvelopeKind.REQUEST);
+  if (r instanceof EnvelopeError) return r;
+  const e: RequestEnvelope = {
+    flags: r.u16("flags"),
+    family: r.u16("family"),
+    type: r.u16("type"),
+    sequence: r.u32("sequence"),
+    connId: r.str("connId"),
+    edgeId: r.str("edgeId"),
+    account: r.str("account"),
+    device: r.str("device"),
+    remoteAddress: r.str("remoteAddress"),
+    capabilities: r.u16List("capabilities"),
+    block: r.blob("block"),
+  };
+  return r.finish() ?? e;
+}
+
+// ---------------------------------------------------------------- reply
+
+/** What the edge must do to the requesting connection besides writing the frames. */
+export const ReplyAction = {
+  CLOSE_AFTER: 0x01,
+  SET_ACCOUNT: 0x02,
+  SET_DEVICE: 0x04,
+  SET_CAPABILITIES: 0x08,
+  CLEAR_DEVICE: 0x10,
+} as const;
+const KNOWN_ACTIONS = 0x1f;
+
+/** service → edge: the reply to a RequestEnvelope. */
+export interface ReplyEnvelope {
+  actions: number;
+  /** Present exactly when actions has SET_ACCOUNT. */
+  account?: string;
+  /** Present exactly when actions has SET_DEVICE. */
+  device?: string;
+  /** Present exactly when actions has SET_CAPABILITIES. */
+  capabilities?: readonly number[];
+  /** Zero or more complete, uncompressed IMPP frames to write to the requester, in order. */
+  frames: Uint8Array;
+}
+
+function optionalField<T>(what: string, actions: number, bit: number, v: T | undefined): T | undefined {
+  const set = (actions & bit) !== 0;
+  if (set && v === undefined) throw new EnvelopeEncodeError("BAD_VALUE", `action needs ${what}`);
+  if (!set && v !== undefined)
+    throw new EnvelopeEncodeError("BAD_VALUE", `${what} given without its action bit`);
+  return v;
+}
+
+export function encodeReply(e: ReplyEnvelope): Buffer {
+  checkInt("actions", e.actions, KNOWN_ACTIONS);
+  const account = optionalField("account", e.actions, ReplyAction.SET_ACCOUNT, e.account);
+  const device = optionalField("device", e.actions, ReplyAction.SET_DEVICE, e.device);
+  const caps = optionalField("capabilities", e.actions, ReplyAction.SET_CAPABILITIES, e.capabilities);
+  const accountLen = account === undefined ? 0 : strLen("account", account);
+  const deviceLen = device === undefined ? 0 : strLen("device", device);
+  const size =
+    HEADER +
+    1 +
+    (account === undefined ? 0 : 1 + accountLen) +
+    (device === undefined ? 0 : 1 + deviceLen) +
+    (caps === undefined ? 0 : listLen("capabilities", caps)) +
+    blobLen("frames", e.frames);
+  const w = new Writer(size);
+  header(w, EnvelopeKind.REPLY);
+  w.u8(e.actions);
+  if (account !== undefined) w.str(account, accountLen);
+  if (device !== undefined) w.str(device, deviceLen);
+  if (caps !== undefined) w.u16List(caps);
+  w.blob(e.frames);
+  return w.done();
+}
+
+export function decodeReply(b: Uint8Array): ReplyEnvelope | EnvelopeError {
+  const r = openEnvelope(b, EnvelopeKind.REPLY);
+  if (r instanceof EnvelopeError) return r;
+  const actions = r.u8("actions");
+  if ((actions & ~KNOWN_ACTIONS) !== 0)
+    r.fail("BAD_VALUE", `unknown reply actions 0x${actions.toString(16)}`);
+  const account = actions & ReplyAction.SET_ACCOUNT ? r.str("account") : undefined;
+  const device = actions & ReplyAction.SET_DEVICE ? r.str("device") : undefined;
+  const capabilities = actions & ReplyAction.SET_CAPABILITIES ? r.u16List("capabilities") : undefined;
+  const frames = r.blob("frames");
+  const error = r.finish();
+  if (error !== undefined) return error;
+  // Absent, not undefined: a decoded reply compares equal to the one encoded.
+  const e: ReplyEnvelope = { actions, frames };
+  if (account !== undefined) e.account = account;
+  if (device !== undefined) e.device = device;
+  if (capabilities !== undefined) e.capabilities = capabilities;
+  return e;
+}
+
+// ---------------------------------------------------------------- delivery
+
+/** Which of the account's connections on the edge get a delivery. */
+export const DeliveryFilter = { ALL: 0, ONLY_DEVICE: 1, EXCEPT_DEVICE: 2 } as const;
+export type DeliveryFilter = (typeof DeliveryFilter)[keyof typeof DeliveryFilter];
+
+/** service → edge (subject edge(edgeId), as a request: the edge answers with a DeliveryAck). */
+export interface DeliveryEnvelope {
+  account: string;
+  filter: number;
+  /** The device the filter names; "" with ALL. */
+  device: string;
+  /** 0 = any; else only connections whose device declared it. */
+  capability: number;
+  /** Disconnect the matched connections after writing (UNBIND of another device, kick). */
+  closeAfter: boolean;
+  frames: Uint8Array;
+}
+
+export function encodeDelivery(e: DeliveryEnvelope): Buffer {
+  checkInt("filter", e.filter, DeliveryFilter.EXCEPT_DEVICE);
+  checkInt("capability", e.capability, 0xffff);
+  const account = strLen("account", e.account);
+  const device = strLen("device", e.device);
+  const size = HEADER + 1 + account + 1 + 1 + device + 2 + 1 + blobLen("frames", e.frames);
+  const w = new Writer(size);
+  header(w, EnvelopeKind.DELIVERY);
+  w.str(e.account, account);
+  w.u8(e.filter);
+  w.str(e.device, device);
+  w.u16(e.capability);
+  w.u8(e.closeAfter ? 1 : 0);
+  w.blob(e.frames);
+  return w.done();
+}
+
+export function decodeDelivery(b: Uint8Array): DeliveryEnvelope | EnvelopeError {
+  const r = openEnvelope(b, EnvelopeKind.DELIVERY);
+  if (r instanceof EnvelopeError) return r;
+  const account = r.str("account");
+  const filter = r.u8("filter");
+  if (filter > DeliveryFilter.EXCEPT_DEVICE) r.fail("BAD_VALUE", `unknown delivery filter ${filter}`);
+  const device = r.str("device");
+  const capability = r.u16("capability");
+  const close = r.u8("closeAfter");
+  if (close > 1) r.fail("BAD_VALUE", `closeAfter must be 0 or 1, got ${close}`);
+  const frames = r.blob("frames");
+  return r.finish() ?? { account, filter, device, capability, closeAfter: close === 1, frames };
+}
+
+/** edge → service: the answer to a DeliveryEnvelope. */
+export interface DeliveryAck {
+  /** Connections the frames were written to; 0 means the caller should store the message offline. */
+  delivered: number;
+}
+
+export function encodeDeliveryAck(a: DeliveryAck): Buffer {
+  checkInt("delivered", a.delivered, 0xffffffff);
+  const w = new Writer(HEADER + 4);
+  header(w, EnvelopeKind.DELIVERY_ACK);
+  w.u32(a.delivered);
+  return w.done();
+}
+
+export function decodeDeliveryAck(b: Uint8Array): DeliveryAck | EnvelopeError {
+  const r = openEnvelope(b, EnvelopeKind.DELIVERY_ACK);
+  if (r instanceof EnvelopeError) return r;
+  const delivered = r.u32("delivered");
+  return r.finish() ?? { delivered };
+}
+
+// ---------------------------------------------------------------- device gone
+
+/** edge → presence (subject deviceGone): a bound connection closed. */
+export interface DeviceGoneEnvelope {
+  account: string;
+  device: string;
+  connId: string;
+  edgeId: string;
+  /** Why the connection closed (edge-defined code, u16). */
+  reason: number;
+}
+
+export function encodeDeviceGone(e: DeviceGoneEnvelope): Buffer {
+  checkInt("reason", e.reason, 0xffff);
+  const account = strLen("account", e.account);
+  const device = strLen("device", e.device);
+  const connId = strLen("connId", e.connId);
+  const edgeId = strLen("edgeId", e.edgeId);
+  const w = new Writer(HEADER + 4 + account + device + connId + edgeId + 2);
+  header(w, EnvelopeKind.DEVICE_GONE);
+  w.str(e.account, account);
+  w.str(e.device, device);
+  w.str(e.connId, connId);
+  w.str(e.edgeId, edgeId);
+  w.u16(e.reason);
+  return w.done();
+}
+
+export function decodeDeviceGone(b: Uint8Array): DeviceGoneEnvelope | EnvelopeError {
+  const r = openEnvelope(b, EnvelopeKind.DEVICE_GONE);
+  if (r instanceof EnvelopeError) return r;
+  const e: DeviceGoneEnvelope = {
+    account: r.str("account"),
+    device: r.str("device"),
+    connId: r.str("connId"),
+    edgeId: r.str("edgeId"),
+    reason: r.u16("reason"),
+  };
+  return r.finish() ?? e;
+}
