@@ -1,0 +1,324 @@
+import { createHash, randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import * as lua from "./lua.js";
+import { nameCandidates } from "./names.js";
+import {
+  applyPatch,
+  byConnectedAt,
+  checkAccount,
+  decodeDevice,
+  encodeDevice,
+  encodeDeviceTail,
+} from "./record.js";
+import {
+  type BindResult,
+  type DevicePatch,
+  type DeviceRecord,
+  type EdgeDevice,
+  type RateResult,
+  SessionError,
+  type SessionStore,
+} from "./types.js";
+
+export interface RedisSessionStoreOptions {
+  url: string;
+  /** Default "impp:". Tests use a random one. */
+  keyPrefix?: string;
+  /** A command not answered within this time rejects with UNAVAILABLE (default 2000). */
+  commandTimeoutMs?: number;
+  /** How long the first connection may take before connectRedisSessionStore fails (default 3000). */
+  connectTimeoutMs?: number;
+  /** Connection trouble after start (the client reconnects by itself); for logging. */
+  onError?: (error: Error) => void;
+}
+
+interface Script {
+  readonly source: string;
+  readonly sha: string;
+}
+
+const script = (source: string): Script => ({ source, sha: createHash("sha1").update(source).digest("hex") });
+
+const S = {
+  bind: script(lua.BIND),
+  unbind: script(lua.UNBIND),
+  update: script(lua.UPDATE),
+  heartbeat: script(lua.HEARTBEAT),
+  deadEdges: script(lua.DEAD_EDGES),
+  removeEdge: script(lua.REMOVE_EDGE),
+  forgetEdge: script(lua.FORGET_EDGE),
+  claim: script(lua.CLAIM),
+  hit: script(lua.HIT),
+  peek: script(lua.PEEK),
+};
+
+/** A concurrent UPDATE of the same device retries its compare-and-set this often before giving up. */
+const UPDATE_ATTEMPTS = 8;
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== "") u.password = "***";
+    return u.toString();
+  } catch {
+    return "(unparsable URL)";
+  }
+}
+
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/**
+ * Connects, and fails fast with SessionError UNAVAILABLE when Redis cannot be
+ * reached. Afterwards the client reconnects on its own; while Redis is away
+ * commands reject at once with UNAVAILABLE (no offline queue: a request
+ * waiting on a dead Redis would only turn into a late SERVICE_UNAVAILABLE).
+ */
+export async function connectRedisSessionStore(opts: RedisSessionStoreOptions): Promise<SessionStore> {
+  const prefix = opts.keyPrefix ?? "impp:";
+  const where = redactUrl(opts.url);
+  let redis: Redis;
+  try {
+    redis = new Redis(opts.url, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: opts.commandTimeoutMs ?? 2000,
+      connectTimeout: opts.connectTimeoutMs ?? 3000,
+      retryStrategy: (times) => Math.min(100 * times, 2000),
+    });
+  } catch (e) {
+    throw new SessionError("UNAVAILABLE", `cannot use Redis at ${where}: ${message(e)}`, { cause: e });
+  }
+  // Without a listener an 'error' event would crash the process.
+  redis.on("error", (e: Error) => opts.onError?.(e));
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (e) {
+    redis.disconnect();
+    throw new SessionError("UNAVAILABLE", `cannot reach Redis at ${where}: ${message(e)}`, { cause: e });
+  }
+  return new RedisSessionStore(redis, prefix, where);
+}
+
+class RedisSessionStore implements SessionStore {
+  readonly kind = "redis" as const;
+  private closed = false;
+  private seq = 0;
+  private readonly instance = randomBytes(6).toString("hex");
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly where: string,
+  ) {}
+
+  private devKey(account: string) {
+    return `${this.prefix}dev:${account}`;
+  }
+  private edgeKey(edgeId: string) {
+    return `${this.prefix}edge:${edgeId}`;
+  }
+  private claimKey(edgeId: string) {
+    return `${this.prefix}claim:${edgeId}`;
+  }
+  private get edgesKey() {
+    return `${this.prefix}edges`;
+  }
+
+  /** Every Redis failure becomes SessionError UNAVAILABLE, with the cause kept. */
+  private async io<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new SessionError("UNAVAILABLE", "session store is closed");
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof SessionError) throw e;
+      throw new SessionError("UNAVAILABLE", `Redis ${what} failed (${this.where}): ${message(e)}`, {
+        cause: e,
+      });
+    }
+  }
+
+  private async eval(s: Script, keys: string[], args: Array<string | Buffer | number>): Promise<unknown> {
+    try {
+      return await this.redis.callBuffer("EVALSHA", [s.sha, keys.length, ...keys, ...args]);
+    } catch (e) {
+      // First use on this Redis (or after SCRIPT FLUSH / a restart): load it by sending the source.
+      if (!message(e).includes("NOSCRIPT")) throw e;
+      return await this.redis.callBuffer("EVAL", [s.source, keys.length, ...keys, ...args]);
+    }
+  }
+
+  bindDevice(
+    record: Omit<DeviceRecord, "name">,
+    wishedName: string,
+    maxDevices: number,
+  ): Promise<BindResult> {
+    return this.io("bind", async () => {
+      checkAccount(record.account);
+      const tail = encodeDeviceTail(record);
+      const candidates = nameCandidates(wishedName, maxDevices + 1);
+      const reply = (await this.eval(
+        S.bind,
+        [this.devKey(record.account), this.edgeKey(record.edgeId)],
+        [maxDevices, record.account, record.connId, tail, ...candidates],
+      )) as Array<number | Buffer>;
+      if (reply[0] !== 1) {
+        const count = Number(reply[1]);
+        return {
+          ok: false,
+          error: new SessionError("TOO_MANY_DEVICES", `${record.account} already has ${count} devices`),
+        };
+      }
+      const name = (reply[1] as Buffer).toString("utf8");
+      const devices: DeviceRecord[] = [];
+      let device: DeviceRecord | undefined;
+      for (let i = 2; i < reply.length; i++) {
+        const d = decodeDevice(record.account, reply[i] as Buffer);
+        if (d.name === name) device = d;
+        devices.push(d);
+      }
+      if (device === undefined)
+        throw new SessionError("CORRUPT_RECORD", `bound device ${name} not read back`);
+      devices.sort(byConnectedAt);
+      return { ok: true, device: { ...device, capabilities: [...device.capabilities] }, devices };
+    });
+  }
+
+  updateDevice(account: string, name: string, patch: DevicePatch): Promise<DeviceRecord | undefined> {
+    return this.io("update", async () => {
+      const key = this.devKey(account);
+      for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
+        const current = await this.redis.hgetBuffer(key, name);
+        if (current === null) return undefined;
+        const next = applyPatch(decodeDevice(account, current), patch);
+        const encoded = encodeDevice(next);
+        const r = Number(await this.eval(S.update, [key], [name, current, encoded]));
+        if (r === 1) return next;
+        if (r === -1) return undefined;
+      }
+      throw new SessionError("UNAVAILABLE", `device ${account}/${name} kept changing during update`);
+    });
+  }
+
+  unbindDevice(account: string, name: string, connId?: string): Promise<DeviceRecord | undefined> {
+    return this.io("unbind", async () => {
+      const rec = (await this.eval(
+        S.unbind,
+        [this.devKey(account)],
+        [name, connId === undefined ? "0" : "1", connId ?? "", this.prefix, account],
+      )) as Buffer | null;
+      return rec === null ? undefined : decodeDevice(account, rec);
+    });
+  }
+
+  getDevices(account: string): Promise<DeviceRecord[]> {
+    return this.io("getDevices", async () => {
+      const values = await this.redis.hvalsBuffer(this.devKey(account));
+      const out = new Array<DeviceRecord>(values.length);
+      for (let i = 0; i < values.length; i++) out[i] = decodeDevice(account, values[i]!);
+      return out.length > 1 ? out.sort(byConnectedAt) : out;
+    });
+  }
+
+  getDevice(account: string, name: string): Promise<DeviceRecord | undefined> {
+    return this.io("getDevice", async () => {
+      const b = await this.redis.hgetBuffer(this.devKey(account), name);
+      return b === null ? undefined : decodeDevice(account, b);
+    });
+  }
+
+  heartbeatEdge(edgeId: string, ttlMs: number): Promise<void> {
+    return this.io("heartbeat", async () => {
+      await this.eval(S.heartbeat, [this.edgesKey], [edgeId, Math.max(0, Math.floor(ttlMs))]);
+    });
+  }
+
+  removeEdge(edgeId: string): Promise<void> {
+    return this.io("removeEdge", async () => {
+      await this.eval(S.removeEdge, [this.edgesKey, this.edgeKey(edgeId), this.claimKey(edgeId)], [edgeId]);
+    });
+  }
+
+  deadEdges(now?: number): Promise<string[]> {
+    return this.io("deadEdges", async () => {
+      const ids = (await this.eval(
+        S.deadEdges,
+        [this.edgesKey],
+        [now === undefined ? "" : Math.floor(now)],
+      )) as Buffer[];
+      return ids.map((b) => b.toString("utf8")).sort();
+    });
+  }
+
+  claimEdgeCleanup(edgeId: string, holder: string, ttlMs: number): Promise<boolean> {
+    return this.io("claim", async () => {
+      const r = await this.eval(S.claim, [this.claimKey(edgeId)], [holder, Math.max(1, Math.floor(ttlMs))]);
+      return Number(r) === 1;
+    });
+  }
+
+  devicesOfEdge(edgeId: string): Promise<EdgeDevice[]> {
+    return this.io("devicesOfEdge", async () => {
+      const flat = await this.redis.hgetallBuffer(this.edgeKey(edgeId));
+      const out: EdgeDevice[] = [];
+      for (const [field, conn] of Object.entries(flat)) {
+        const cut = field.indexOf("\0");
+        if (cut < 0) continue;
+        out.push({ account: field.slice(0, cut), name: field.slice(cut + 1), connId: conn.toString("utf8") });
+      }
+      return out;
+    });
+  }
+
+  forgetEdge(edgeId: string): Promise<void> {
+    return this.io("forgetEdge", async () => {
+      await this.eval(S.forgetEdge, [this.edgesKey, this.edgeKey(edgeId), this.claimKey(edgeId)], [edgeId]);
+    });
+  }
+
+  hit(key: string, windowMs: number, limit: number): Promise<RateResult> {
+    return this.io("hit", async () => {
+      const member = `${this.instance}:${this.seq++}`;
+      const [allowed, count, retry] = (await this.eval(
+        S.hit,
+        [`${this.prefix}rl:${key}`],
+        [Math.max(1, Math.floor(windowMs)), Math.floor(limit), member],
+      )) as number[];
+      return { allowed: allowed === 1, count: Number(count), retryAfterMs: Number(retry) };
+    });
+  }
+
+  peek(key: string, windowMs: number, limit: number): Promise<{ allowed: boolean; count: number }> {
+    return this.io("peek", async () => {
+      const [allowed, count] = (await this.eval(
+        S.peek,
+        [`${this.prefix}rl:${key}`],
+        [Math.max(1, Math.floor(windowMs)), Math.floor(limit)],
+      )) as number[];
+      return { allowed: allowed === 1, count: Number(count) };
+    });
+  }
+
+  resetKey(key: string): Promise<void> {
+    return this.io("resetKey", async () => {
+      await this.redis.del(`${this.prefix}rl:${key}`);
+    });
+  }
+
+  ping(): Promise<void> {
+    return this.io("ping", async () => {
+      await this.redis.ping();
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.redis.quit();
+    } catch {
+      this.redis.disconnect();
+    }
+  }
+}
