@@ -50,6 +50,14 @@ describe("startHealthServer", () => {
           res.writeHead(200, { "content-type": "text/plain" });
           res.end(`admin ${req.method}`);
         },
+        "/admin/items/*": (req, res) => {
+          res.writeHead(200, { "content-type": "text/plain" });
+          res.end(`items ${req.url}`);
+        },
+        "/admin/items/special/*": (_req, res) => {
+          res.writeHead(200, { "content-type": "text/plain" });
+          res.end("special");
+        },
       },
     });
   });
@@ -89,6 +97,17 @@ describe("startHealthServer", () => {
     }
     const r = await get(server.port, "/metrics", "DELETE");
     assert.equal(r.status, 405);
+  });
+
+  test("prefix routes serve the paths below them; the longest prefix wins; the bare prefix is not matched", async () => {
+    assert.equal(
+      (await get(server.port, "/admin/items/bob/password?x=1", "PUT")).body,
+      "items /admin/items/bob/password?x=1",
+    );
+    assert.equal((await get(server.port, "/admin/items/special/1")).body, "special");
+    for (const path of ["/admin/items", "/admin/items/", "/admin/itemsx/1", "/healthz/x"]) {
+      assert.equal((await get(server.port, path)).status, 404, path);
+    }
   });
 
   test("a taken port is a typed error", async () => {

@@ -15,7 +15,11 @@ export interface HealthServerOptions {
   readonly registry: Registry;
   /** /readyz answers 200 when this is true, 503 otherwise (and when it throws/rejects). */
   readonly ready: () => boolean | Promise<boolean>;
-  /** Extra routes by exact path, any method, e.g. a local admin endpoint. Built-in paths take precedence. */
+  /**
+   * Extra routes, any method, e.g. a local admin endpoint. Built-in paths take precedence. A key is an
+   * exact path, or a prefix ending in "/*" ("/admin/users/*" serves "/admin/users/bob/password", not
+   * "/admin/users"): the longest matching prefix wins, and an exact key beats every prefix.
+   */
   readonly routes?: Record<string, RouteHandler>;
 }
 
@@ -75,13 +79,28 @@ async function handle(opts: HealthServerOptions, req: IncomingMessage, res: Serv
     await builtin(opts, res, req.method === "HEAD");
     return;
   }
-  // Own-property lookup only: a path like "/__proto__" or "/constructor" must not reach Object.prototype.
-  const route = opts.routes !== undefined && Object.hasOwn(opts.routes, path) ? opts.routes[path] : undefined;
+  const route = opts.routes === undefined ? undefined : findRoute(opts.routes, path);
   if (route !== undefined) {
     route(req, res);
     return;
   }
   send(res, 404, "not found\n");
+}
+
+function findRoute(routes: Record<string, RouteHandler>, path: string): RouteHandler | undefined {
+  // Own-property lookup only: a path like "/__proto__" or "/constructor" must not reach Object.prototype.
+  if (Object.hasOwn(routes, path)) return routes[path];
+  let best: RouteHandler | undefined;
+  let bestLength = -1;
+  for (const key of Object.keys(routes)) {
+    if (!key.endsWith("/*")) continue;
+    const prefix = key.slice(0, -1);
+    if (path.length > prefix.length && path.startsWith(prefix) && prefix.length > bestLength) {
+      best = routes[key];
+      bestLength = prefix.length;
+    }
+  }
+  return best;
 }
 
 /** Serves /healthz, /readyz, /metrics and any extra routes. Port 0 picks an ephemeral port. */
