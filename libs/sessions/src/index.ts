@@ -2,6 +2,7 @@
 export { createMemorySessionStore } from "./memory.js";
 export { MAX_DEVICE_NAME, nameCandidates } from "./names.js";
 export { decodeDevice, encodeDevice } from "./record.js";
+export { connectRedisSessionStore, type RedisSessionStoreOptions } from "./redis.js";
 export {
   type BindResult,
   type DevicePatch,
