@@ -7,7 +7,7 @@ export type Headers = Record<string, string>;
 
 export interface BusMessage {
   readonly subject: string;
-  /** Treat as read-only: with the in-process bus every subscriber sees the same bytes. */
+  /** Read-only: with the in-process bus every subscriber (and the publisher) shares these bytes. */
   readonly data: Uint8Array;
   readonly headers: Headers | undefined;
   readonly reply: string | undefined;
@@ -34,7 +34,10 @@ export interface RequestOptions {
 export type MessageHandler = (msg: BusMessage) => void | Promise<void>;
 
 export interface Bus {
-  /** Throws BusError CLOSED / BAD_SUBJECT / PAYLOAD_TOO_LARGE / CONNECTION. */
+  /**
+   * Takes ownership of data: do not modify it afterwards (the NATS client sends it
+   * later from its outbound queue; the in-process bus hands it to subscribers).
+   * Throws BusError CLOSED / BAD_SUBJECT / BAD_HEADER / PAYLOAD_TOO_LARGE (data plus encoded headers) / CONNECTION. */
   publish(subject: string, data: Uint8Array, headers?: Headers): void;
   /**
    * NATS wildcards: `*` matches one token, `>` (last token only) one or more.
@@ -53,7 +56,7 @@ export interface Bus {
    */
   close(): Promise<void>;
   readonly kind: "nats" | "memory";
-  /** Largest payload publish accepts, in bytes. */
+  /** Largest message publish accepts, in bytes: data plus encoded headers. */
   readonly maxPayload: number;
   /** Handler exceptions and rejections contained so far. */
   readonly handlerErrors: number;
@@ -65,6 +68,7 @@ export type BusErrorKind =
   | "CLOSED"
   | "CONNECTION"
   | "BAD_SUBJECT"
+  | "BAD_HEADER"
   | "PAYLOAD_TOO_LARGE";
 
 export class BusError extends Error {

@@ -15,6 +15,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from "./bus.js";
+import { headersWireSize, normalizeHeaders } from "./headers.js";
 import { settledWithin } from "./settle.js";
 import { hasWildcardToken, isPublishSubject, isSubscribeSubject, matchTokens } from "./subject-syntax.js";
 
@@ -47,20 +48,7 @@ interface PendingRequest {
   timer: NodeJS.Timeout | undefined;
 }
 
-const EMPTY = new Uint8Array(0);
 let busCounter = 0;
-
-function copyHeaders(h: Headers | undefined): Headers | undefined {
-  if (h === undefined) return undefined;
-  let out: Headers | undefined;
-  for (const k in h) {
-    const v = h[k];
-    if (v === undefined) continue;
-    out ??= {};
-    out[k] = v;
-  }
-  return out;
-}
 
 class MemoryMessage implements BusMessage {
   constructor(
@@ -121,8 +109,8 @@ class MemoryBus implements Bus {
   }
 
   publish(subject: string, data: Uint8Array, headers?: Headers): void {
-    this.checkPublish(subject, data);
-    this.route(subject, data, headers, undefined);
+    const h = this.checkPublish(subject, data, headers);
+    this.route(subject, data, h, undefined);
   }
 
   subscribe(subject: string, handler: MessageHandler, opts?: SubscribeOptions): Subscription {
@@ -148,8 +136,9 @@ class MemoryBus implements Bus {
 
   request(subject: string, data: Uint8Array, opts: RequestOptions): Promise<BusMessage> {
     if (this.state !== "open") return Promise.reject(new BusError("CLOSED", "bus is closed"));
+    let headers: Headers | undefined;
     try {
-      this.checkPublish(subject, data);
+      headers = this.checkPublish(subject, data, opts.headers);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -182,7 +171,7 @@ class MemoryBus implements Bus {
       };
       this.index(sub);
       this.pending.add(p);
-      if (this.route(subject, data, opts.headers, inbox) === 0) {
+      if (this.route(subject, data, headers, inbox) === 0) {
         // NATS answers a request nobody listens to with a 503 status at once; so do we.
         p.reject(new BusError("NO_RESPONDERS", `no responders for ${subject}`));
         return;
@@ -233,12 +222,16 @@ class MemoryBus implements Bus {
     this.queue = [];
   }
 
-  private checkPublish(subject: string, data: Uint8Array): void {
+  /** Returns the headers as they will arrive. */
+  private checkPublish(subject: string, data: Uint8Array, headers: Headers | undefined): Headers | undefined {
     if (this.state === "closed") throw new BusError("CLOSED", "bus is closed");
     if (!isPublishSubject(subject)) throw new BusError("BAD_SUBJECT", `invalid subject: ${subject}`);
-    if (data.length > this.maxPayload) {
-      throw new BusError("PAYLOAD_TOO_LARGE", `payload of ${data.length} bytes exceeds ${this.maxPayload}`);
+    const h = normalizeHeaders(headers);
+    const size = data.length + headersWireSize(h);
+    if (size > this.maxPayload) {
+      throw new BusError("PAYLOAD_TOO_LARGE", `message of ${size} bytes exceeds ${this.maxPayload}`);
     }
+    return h;
   }
 
   /** Picks the receivers now (as the NATS server would) and schedules delivery. Returns how many. */
@@ -268,9 +261,8 @@ class MemoryBus implements Bus {
       }
     }
     if (targets.length === 0) return 0;
-    // A copy, as NATS makes: the publisher may reuse its buffer as soon as publish returns.
-    const copy = data.length === 0 ? EMPTY : new Uint8Array(data);
-    this.queue.push({ targets, msg: new MemoryMessage(this, subject, copy, copyHeaders(headers), reply) });
+    // No copy: publish takes ownership of data (the NATS client also holds on to it until it is sent).
+    this.queue.push({ targets, msg: new MemoryMessage(this, subject, data, headers, reply) });
     if (!this.scheduled) {
       this.scheduled = true;
       // setImmediate rather than a microtask: handlers that publish in a loop must not starve I/O.

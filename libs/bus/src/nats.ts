@@ -1,0 +1,371 @@
+// The NATS Bus: the distributed mode's transport, over the v3 NATS client. It
+// adds what the contract needs on top of the client: errors as BusError kinds,
+// contained handler failures, and a close() that drains like the in-process bus.
+import {
+  ClosedConnectionError,
+  connect,
+  DrainingConnectionError,
+  InvalidArgumentError,
+  InvalidSubjectError,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  type Subscription as NatsSubscription,
+  NoRespondersError,
+  headers as natsHeaders,
+  RequestError,
+  TimeoutError,
+} from "@nats-io/transport-node";
+import {
+  type Bus,
+  type BusCommonOptions,
+  BusError,
+  type BusMessage,
+  DEFAULT_DRAIN_TIMEOUT_MS,
+  defaultHandlerErrorReporter,
+  type Headers,
+  type MessageHandler,
+  type RequestOptions,
+  type SubscribeOptions,
+  type Subscription,
+} from "./bus.js";
+import { headersWireSize, normalizeHeaders } from "./headers.js";
+import { settledWithin } from "./settle.js";
+import { isPublishSubject, isSubscribeSubject } from "./subject-syntax.js";
+
+export interface NatsBusOptions extends BusCommonOptions {
+  /** One server URL, or several separated by commas. */
+  url: string;
+  /** Shown in the NATS server's monitoring as this client's name. */
+  name?: string;
+  /** How long the first connection attempt may take. Default 5000. */
+  connectTimeoutMs?: number;
+}
+
+const FALLBACK_MAX_PAYLOAD = 1024 * 1024;
+
+function toNatsHeaders(h: Headers | undefined): MsgHdrs | undefined {
+  if (h === undefined) return undefined;
+  const out = natsHeaders();
+  for (const k in h) out.set(k, h[k]!);
+  return out;
+}
+
+function fromNatsHeaders(h: MsgHdrs | undefined): Headers | undefined {
+  if (h === undefined) return undefined;
+  let out: Headers | undefined;
+  for (const [k, values] of h) {
+    const v = values[0];
+    if (v === undefined) continue;
+    out ??= {};
+    out[k] = v;
+  }
+  return out;
+}
+
+/** Userinfo must not end up in logs through error messages. */
+function redact(url: string): string {
+  return url.replace(/\/\/[^@/]*@/g, "//***@");
+}
+
+class NatsMessage implements BusMessage {
+  private convertedHeaders: Headers | undefined | null = null;
+
+  constructor(
+    private readonly bus: NatsBus,
+    private readonly msg: Msg,
+  ) {}
+
+  get subject(): string {
+    return this.msg.subject;
+  }
+  get data(): Uint8Array {
+    return this.msg.data;
+  }
+  get reply(): string | undefined {
+    return this.msg.reply || undefined;
+  }
+  /** Converted on first use: most handlers never look at headers. */
+  get headers(): Headers | undefined {
+    if (this.convertedHeaders === null) this.convertedHeaders = fromNatsHeaders(this.msg.headers);
+    return this.convertedHeaders;
+  }
+
+  respond(data: Uint8Array, headers?: Headers): boolean {
+    const reply = this.reply;
+    if (reply === undefined) return false;
+    this.bus.publish(reply, data, headers);
+    return true;
+  }
+}
+
+interface SubState {
+  active: boolean;
+  nats: NatsSubscription | undefined;
+}
+
+class NatsBusSubscription implements Subscription {
+  constructor(
+    private readonly bus: NatsBus,
+    private readonly state: SubState,
+    readonly subject: string,
+  ) {}
+  unsubscribe(): void {
+    this.bus.remove(this.state);
+  }
+}
+
+type State = "open" | "closing" | "closed";
+
+class NatsBus implements Bus {
+  readonly kind = "nats" as const;
+  handlerErrors = 0;
+
+  private state: State = "open";
+  private closing: Promise<void> | undefined;
+  private readonly subs = new Set<SubState>();
+  private readonly inflight = new Set<PromiseLike<void>>();
+  private readonly pending = new Set<(e: BusError) => void>();
+  private readonly onHandlerError: (error: unknown, subject: string) => void;
+  private readonly drainTimeoutMs: number;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    opts: NatsBusOptions,
+  ) {
+    this.onHandlerError = opts.onHandlerError ?? defaultHandlerErrorReporter;
+    this.drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    // With endless reconnects this only happens on a fatal error (say, revoked
+    // credentials): fail everything from then on rather than hang.
+    void nc.closed().then(() => {
+      if (this.state === "closed") return;
+      this.state = "closed";
+      this.rejectPending(new BusError("CONNECTION", "the NATS connection closed"));
+    });
+  }
+
+  get maxPayload(): number {
+    return this.nc.info?.max_payload ?? FALLBACK_MAX_PAYLOAD;
+  }
+
+  publish(subject: string, data: Uint8Array, headers?: Headers): void {
+    const h = this.checkPublish(subject, data, headers);
+    try {
+      this.nc.publish(subject, data, h === undefined ? undefined : { headers: h });
+    } catch (e) {
+      throw this.mapError(e, subject);
+    }
+  }
+
+  subscribe(subject: string, handler: MessageHandler, opts?: SubscribeOptions): Subscription {
+    if (this.state !== "open") throw new BusError("CLOSED", "bus is closed");
+    if (!isSubscribeSubject(subject)) throw new BusError("BAD_SUBJECT", `invalid subject: ${subject}`);
+    const queue = opts?.queue;
+    if (queue !== undefined && (queue.length === 0 || /\s/.test(queue))) {
+      throw new BusError("BAD_SUBJECT", `invalid queue group: ${queue}`);
+    }
+    const state: SubState = { active: true, nats: undefined };
+    try {
+      state.nats = this.nc.subscribe(subject, {
+        ...(queue === undefined ? {} : { queue }),
+        callback: (err, msg) => {
+          if (err !== null) {
+            // Asynchronous subscription failures (permissions) have no caller to throw to.
+            this.reportHandlerError(err, subject);
+            return;
+          }
+          if (state.active) this.invoke(handler, new NatsMessage(this, msg));
+        },
+      });
+    } catch (e) {
+      throw this.mapError(e, subject);
+    }
+    this.subs.add(state);
+    return new NatsBusSubscription(this, state, subject);
+  }
+
+  request(subject: string, data: Uint8Array, opts: RequestOptions): Promise<BusMessage> {
+    if (this.state !== "open") return Promise.reject(new BusError("CLOSED", "bus is closed"));
+    let headers: MsgHdrs | undefined;
+    try {
+      headers = this.checkPublish(subject, data, opts.headers);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise<BusMessage>((resolve, reject) => {
+      let settled = false;
+      const fail = (e: BusError): void => {
+        if (settled) return;
+        settled = true;
+        this.pending.delete(fail);
+        reject(e);
+      };
+      this.pending.add(fail);
+      // The default muxed inbox: one subscription for all requests, not one each.
+      this.nc
+        .request(subject, data, {
+          timeout: Math.max(1, opts.timeoutMs),
+          ...(headers === undefined ? {} : { headers }),
+        })
+        .then(
+          (msg) => {
+            if (settled) return;
+            settled = true;
+            this.pending.delete(fail);
+            resolve(new NatsMessage(this, msg));
+          },
+          (e: unknown) => fail(this.mapError(e, subject, opts.timeoutMs)),
+        );
+    });
+  }
+
+  async flush(): Promise<void> {
+    if (this.state === "closed") throw new BusError("CLOSED", "bus is closed");
+    try {
+      await this.nc.flush();
+    } catch (e) {
+      throw this.mapError(e, "");
+    }
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.drainAndClose();
+    return this.closing;
+  }
+
+  remove(state: SubState): void {
+    if (!state.active) return;
+    state.active = false;
+    this.subs.delete(state);
+    if (this.state === "closed") return;
+    try {
+      state.nats?.unsubscribe();
+    } catch {
+      // Already gone with the connection: nothing left to stop.
+    }
+  }
+
+  private async drainAndClose(): Promise<void> {
+    if (this.state === "closed") return;
+    this.state = "closing";
+    const deadline = Date.now() + this.drainTimeoutMs;
+    // sub.drain() unsubscribes and waits for a server round trip, so messages
+    // published before close() are still handled. The muxed request inbox is not
+    // drained yet: replies to handlers' own requests can still arrive.
+    const drains = [...this.subs].map((s) => s.nats?.drain());
+    await settledWithin(
+      drains.filter((p) => p !== undefined),
+      Math.max(1, deadline - Date.now()),
+    );
+    while (this.inflight.size > 0) {
+      const left = deadline - Date.now();
+      if (left <= 0 || !(await settledWithin(this.inflight, left))) break;
+    }
+    this.state = "closed";
+    for (const s of this.subs) s.active = false;
+    this.subs.clear();
+    this.rejectPending(new BusError("CLOSED", "bus closed before the reply arrived"));
+    const drained = this.nc.drain().catch(() => undefined);
+    if (!(await settledWithin([drained], Math.max(1, deadline - Date.now())))) {
+      // The server is unreachable: drop what cannot be sent rather than hang shutdown.
+      await this.nc.close().catch(() => undefined);
+    }
+  }
+
+  private rejectPending(e: BusError): void {
+    for (const fail of [...this.pending]) fail(e);
+  }
+
+  private checkPublish(subject: string, data: Uint8Array, headers: Headers | undefined): MsgHdrs | undefined {
+    if (this.state === "closed") throw new BusError("CLOSED", "bus is closed");
+    if (!isPublishSubject(subject)) throw new BusError("BAD_SUBJECT", `invalid subject: ${subject}`);
+    const h = normalizeHeaders(headers);
+    const size = data.length + headersWireSize(h);
+    if (size > this.maxPayload) {
+      throw new BusError("PAYLOAD_TOO_LARGE", `message of ${size} bytes exceeds ${this.maxPayload}`);
+    }
+    return toNatsHeaders(h);
+  }
+
+  private mapError(e: unknown, subject: string, timeoutMs?: number): BusError {
+    if (e instanceof BusError) return e;
+    const options = { cause: e };
+    if (e instanceof NoRespondersError || (e instanceof RequestError && e.isNoResponders())) {
+      return new BusError("NO_RESPONDERS", `no responders for ${subject}`, options);
+    }
+    if (e instanceof TimeoutError) {
+      return new BusError("TIMEOUT", `request to ${subject} timed out after ${timeoutMs ?? "?"} ms`, options);
+    }
+    if (e instanceof ClosedConnectionError || e instanceof DrainingConnectionError) {
+      return new BusError("CLOSED", "bus is closed", options);
+    }
+    if (e instanceof InvalidSubjectError)
+      return new BusError("BAD_SUBJECT", `invalid subject: ${subject}`, options);
+    if (e instanceof InvalidArgumentError && e.message.includes("max_payload")) {
+      return new BusError("PAYLOAD_TOO_LARGE", e.message, options);
+    }
+    const message = e instanceof Error ? e.message : String(e);
+    if (this.state !== "open") return new BusError("CLOSED", `bus is closed (${message})`, options);
+    return new BusError("CONNECTION", message, options);
+  }
+
+  private invoke(handler: MessageHandler, msg: NatsMessage): void {
+    let result: void | Promise<void>;
+    try {
+      result = handler(msg);
+    } catch (e) {
+      this.reportHandlerError(e, msg.subject);
+      return;
+    }
+    if (result !== undefined && typeof (result as PromiseLike<void>).then === "function") {
+      const tracked: PromiseLike<void> = (result as PromiseLike<void>).then(
+        () => {
+          this.inflight.delete(tracked);
+        },
+        (e: unknown) => {
+          this.inflight.delete(tracked);
+          this.reportHandlerError(e, msg.subject);
+        },
+      );
+      this.inflight.add(tracked);
+    }
+  }
+
+  private reportHandlerError(e: unknown, subject: string): void {
+    this.handlerErrors++;
+    try {
+      this.onHandlerError(e, subject);
+    } catch {
+      // A failing reporter must not turn a contained error into a crash.
+    }
+  }
+}
+
+export async function connectNatsBus(opts: NatsBusOptions): Promise<Bus> {
+  const servers = opts.url
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers,
+      ...(opts.name === undefined ? {} : { name: opts.name }),
+      timeout: opts.connectTimeoutMs ?? 5000,
+      // Once up, never give up: a NATS restart must not take the process down.
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 1000,
+      // A dead server is noticed in ~1 minute, not the client's default ~4.
+      pingInterval: 20_000,
+      maxPingOut: 3,
+      // Saves an Error (and stack capture) per request; BusError carries its own.
+      noAsyncTraces: true,
+    });
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    throw new BusError("CONNECTION", `cannot connect to NATS at ${redact(opts.url)}: ${message}`, {
+      cause: e,
+    });
+  }
+  return new NatsBus(nc, opts);
+}
