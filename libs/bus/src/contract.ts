@@ -218,6 +218,22 @@ export function runBusContract(
       assert.equal(got[1]!.headers, undefined);
     });
 
+    test("headers NATS cannot carry are refused with BAD_HEADER; headers count against maxPayload", async () => {
+      const { bus, p } = await open();
+      throwsWith(() => bus.publish(`${p}.h`, new Uint8Array(0), { "bad key": "v" }), "BAD_HEADER");
+      throwsWith(() => bus.publish(`${p}.h`, new Uint8Array(0), { "a:b": "v" }), "BAD_HEADER");
+      throwsWith(() => bus.publish(`${p}.h`, new Uint8Array(0), { k: "line\r\nbreak" }), "BAD_HEADER");
+      await rejectsWith(
+        bus.request(`${p}.h`, new Uint8Array(0), { timeoutMs: 1000, headers: { k: "a\nb" } }),
+        "BAD_HEADER",
+      );
+      bus.publish(`${p}.h`, new Uint8Array(bus.maxPayload)); // exactly at the limit: fine
+      throwsWith(
+        () => bus.publish(`${p}.h`, new Uint8Array(bus.maxPayload), { k: "v" }),
+        "PAYLOAD_TOO_LARGE",
+      );
+    });
+
     test("NO_RESPONDERS comes at once, not after the timeout", async () => {
       const { bus, p } = await open();
       // A minute-long timeout: were NO_RESPONDERS not immediate, this would be TIMEOUT and fail on kind.
