@@ -4,6 +4,7 @@ import {
   DEFAULT_MAX_BLOCK,
   ERRORCODE_TLV,
   Flags,
+  PROTOCOL_VERSION,
   START_BYTE,
   TLV_HEADER_SIZE,
   VERSION_FRAME_SIZE,
@@ -98,6 +99,15 @@ export function encodeProtocolError(err: ProtocolError, extension = false): Buff
     undefined,
     extension || (h.flags & Flags.EXTENSION) !== 0,
   );
+}
+
+/**
+ * §2.1: a client version below 8 is refused (the server answers version 8, then closes); any
+ * version ≥ 8 is accepted and echoed. Returns the fatal BAD_VERSION_FRAME error for a refusal.
+ */
+export function clientVersionError(version: number): ProtocolError | null {
+  if (version >= PROTOCOL_VERSION) return null;
+  return new ProtocolError("BAD_VERSION_FRAME", `client version ${version} is below ${PROTOCOL_VERSION}`);
 }
 
 export interface PeekedHeader extends FrameHeader {

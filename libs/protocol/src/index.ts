@@ -4,6 +4,7 @@ export * from "./constants.js";
 export * from "./decoder.js";
 export * from "./errors.js";
 export {
+  clientVersionError,
   encodeError,
   encodeFrame,
   encodeFrameCompressed,
