@@ -49,6 +49,7 @@ const request: RequestEnvelope = {
   account: "ålice@example.com",
   device: "laptop 🖥",
   remoteAddress: "[2001:db8::1]:5222",
+  server: "edge-1.example.com:3158",
   capabilities: [1, 2, 0xffff],
   block: Uint8Array.from([0, 1, 0, 0, 0, 3, 1, 2, 3]),
 };
@@ -202,6 +203,7 @@ const arbRequest: fc.Arbitrary<RequestEnvelope> = fc.record({
   account: str,
   device: str,
   remoteAddress: str,
+  server: str,
   capabilities: caps,
   block: bytes,
 });

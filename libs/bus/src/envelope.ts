@@ -74,6 +74,8 @@ export interface RequestEnvelope {
   /** "" before bind. */
   device: string;
   remoteAddress: string;
+  /** The edge's public host:port (what SERVER TLVs announce). */
+  server: string;
   /** Of the requesting device. */
   capabilities: readonly number[];
   /** The decompressed TLV block. */
@@ -90,15 +92,17 @@ export function encodeRequest(e: RequestEnvelope): Buffer {
   const account = strLen("account", e.account);
   const device = strLen("device", e.device);
   const remote = strLen("remoteAddress", e.remoteAddress);
+  const server = strLen("server", e.server);
   const size =
     HEADER +
     10 +
-    5 +
+    6 +
     connId +
     edgeId +
     account +
     device +
     remote +
+    server +
     listLen("capabilities", e.capabilities) +
     blobLen("block", e.block);
   const w = new Writer(size);
@@ -112,6 +116,7 @@ export function encodeRequest(e: RequestEnvelope): Buffer {
   w.str(e.account, account);
   w.str(e.device, device);
   w.str(e.remoteAddress, remote);
+  w.str(e.server, server);
   w.u16List(e.capabilities);
   w.blob(e.block);
   return w.done();
@@ -130,6 +135,7 @@ export function decodeRequest(b: Uint8Array): RequestEnvelope | EnvelopeError {
     account: r.str("account"),
     device: r.str("device"),
     remoteAddress: r.str("remoteAddress"),
+    server: r.str("server"),
     capabilities: r.u16List("capabilities"),
     block: r.blob("block"),
   };
