@@ -364,3 +364,58 @@ export function errorByName(family: number, name: string): number | undefined {
 export function statusByName(name: string): number | undefined {
   return lookup(Status, name);
 }
+
+// ---- value kinds, for tools and generic validation ----------------------------------------------
+
+/** How a TLV's value is encoded. "tuple" values are nested TLV blocks. */
+export type TlvKind = "u8" | "u16" | "u32" | "u64" | "string" | "bytes" | "u16list" | "tuple";
+
+const S = "string";
+const TLV_KINDS: Readonly<Record<number, Readonly<Record<number, TlvKind>>>> = {
+  [Family.STREAM]: { 0: "u16", 1: "u16", 2: "u16", 3: S, 4: "u64", 5: S, [StreamTlv.PASSWORD_ALT]: S },
+  [Family.DEVICE]: {
+    0: "u16",
+    1: S,
+    2: S,
+    3: S,
+    4: S,
+    5: S,
+    6: S,
+    7: S,
+    8: S,
+    9: S,
+    10: "u64",
+    11: "u16",
+    12: S,
+    13: "u16list",
+    14: "u8",
+    15: "u8",
+    16: "u8",
+    17: S,
+    18: "tuple",
+    19: "tuple",
+  },
+  [Family.LISTS]: { 0: "u16", 1: S, 2: S, 3: S, 4: S, 5: S, 6: S, 7: "bytes", 8: S },
+  // MESSAGE_CHUNK is text for CAPABILITY IM but a u16 for TYPING: "bytes", read per capability.
+  [Family.IM]: {
+    0: "u16",
+    1: S,
+    2: S,
+    3: "u16",
+    4: "bytes",
+    5: "u32",
+    6: "bytes",
+    7: "u64",
+    8: "u64",
+    9: "tuple",
+  },
+  [Family.PRESENCE]: { 0: "u16", 1: S, 2: S, 3: "u16", 4: S, 5: "u8", 6: "bytes", 7: S, 8: "u16list" },
+  [Family.AVATAR]: { 0: "u16", 1: S, 2: S, 3: "bytes", 4: "bytes" },
+  [Family.GROUP_CHATS]: { 0: "u16", 1: S, 2: S, 3: S, 4: "u8", 5: S, 6: "u64", 7: "tuple" },
+};
+
+/** The value encoding of a TLV of a core family; undefined for unknown ones (ERRORCODE is u16 everywhere). */
+export function tlvKind(family: number, tlvType: number): TlvKind | undefined {
+  const t = tlvType & 0x7fff;
+  return TLV_KINDS[family]?.[t] ?? (t === ERRORCODE_TLV ? "u16" : undefined);
+}
