@@ -27,13 +27,7 @@ export const commands: Readonly<Record<string, CommandEntry>> = {
     summary: "decode IMPP messages from hex (readable or --json)",
     load: () => import("./commands/decode.js"),
   },
-  serve: { summary: "run the server (all roles embedded by default)", load: () => serveModule() },
 };
-
-async function serveModule(): Promise<CommandModule> {
-  const m = await import("./commands/serve.js");
-  return { help: m.serveHelp, run: (args) => m.serve(args) };
-}
 
 export function usage(): string {
   const width = Math.max(...Object.keys(commands).map((n) => n.length));
