@@ -176,6 +176,22 @@ describe("property: encode → decode is the identity", () => {
     );
   });
 
+  test("TlvWriter.string writes exactly the UTF-8 bytes (ASCII fast path and encoder path)", () => {
+    const text = fc.oneof(
+      fc.string({ maxLength: 80 }),
+      fc.string({ unit: "binary", maxLength: 80 }),
+      fc.string({ unit: "grapheme", maxLength: 30 }),
+    );
+    fc.assert(
+      fc.property(tlvType, text, (type, str) => {
+        const utf8 = Buffer.from(str, "utf8");
+        const head = Buffer.from([type >> 8, type & 0xff, utf8.length >> 8, utf8.length & 0xff]);
+        assert.deepEqual(new TlvWriter(1).string(type, str).finish(), Buffer.concat([head, utf8]));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   test("nested tuples decode through TlvBlock.nested", () => {
     fc.assert(
       fc.property(tlvType, fc.array(leafTlv, { maxLength: 8 }), (type, inner) => {

@@ -327,10 +327,31 @@ export class TlvWriter {
   }
 
   string(type: number, s: string): this {
-    // Write the text first and the length after: one pass, no Buffer.byteLength.
-    const max = s.length * 3;
-    this.ensure(6 + max);
     checkType(type);
+    const n = s.length;
+    // Short ASCII (addresses, names, most messages) is copied by hand: cheaper than Buffer#write's
+    // call overhead. Anything else goes through the UTF-8 encoder.
+    if (n <= 64) {
+      this.ensure(4 + n);
+      const b = this.buf;
+      const at = this.pos;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0x7f) break;
+        b[at + 4 + i] = c;
+      }
+      if (i === n) {
+        b[at] = type >>> 8;
+        b[at + 1] = type & 0xff;
+        b[at + 2] = 0;
+        b[at + 3] = n;
+        this.pos = at + 4 + n;
+        return this;
+      }
+    }
+    // Write the text first and the length after: one pass, no Buffer.byteLength.
+    this.ensure(6 + n * 3);
     const at = this.pos;
     const written = this.buf.write(s, at + 4, "utf8");
     if (written > 0xffff) {
