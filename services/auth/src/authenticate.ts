@@ -1,0 +1,160 @@
+// STREAM AUTHENTICATE (PROTOCOL.md §4.1): the request → reply function, free of sockets and the bus.
+import type { ReplyEnvelope, RequestEnvelope } from "@impp/bus";
+import { ReplyAction } from "@impp/bus";
+import type { Config } from "@impp/config";
+import {
+  Family,
+  GlobalError,
+  Mechanism,
+  ProtocolError,
+  StreamError,
+  StreamTlv,
+  StreamType,
+  TlvBlock,
+  TlvWriter,
+} from "@impp/protocol";
+import type { SessionStore } from "@impp/sessions";
+import type { Store } from "@impp/store";
+import { ACCOUNT_NAME_MAX, normalizeAccountName } from "@impp/store";
+import { dummyHash, MAX_PASSWORD_BYTES, verifyPassword } from "./passwords.js";
+import {
+  asBuffer,
+  errorReply,
+  fromProtocolError,
+  invalidValue,
+  isFailure,
+  RequestFailure,
+  responseFrame,
+} from "./request.js";
+
+export interface AuthenticateDeps {
+  store: Store;
+  sessions: SessionStore;
+  config: Pick<Config, "domain" | "limits">;
+  /** Server clock in ms (tests); default Date.now. */
+  now?: () => number;
+}
+
+/** What happened, for metrics and logs; the wire never tells these apart beyond §4.1's codes. */
+export type AuthOutcome =
+  | "ok"
+  | "bad_credentials"
+  | "rate_limited"
+  | "bad_mechanism"
+  | "bad_request"
+  | "invalid_state";
+
+export interface AuthResult {
+  reply: ReplyEnvelope;
+  outcome: AuthOutcome;
+  /** The canonical account the attempt was about, when the name was well formed. */
+  account?: string;
+}
+
+/** The longest NAME looked at: a 64-character name, "@", and a 253-byte DNS name. */
+const MAX_NAME_BYTES = ACCOUNT_NAME_MAX + 1 + 253;
+
+export const rateKeys = {
+  account: (canonical: string) => `login:acct:${canonical}`,
+  address: (remoteAddress: string) => `login:addr:${remoteAddress}`,
+};
+
+interface Credentials {
+  /** undefined when NAME is no possible account name: such a name is treated as an unknown user. */
+  canonical: string | undefined;
+  password: Buffer;
+}
+
+function readCredentials(block: TlvBlock, domain: string): Credentials | RequestFailure {
+  const mechanism = block.u16(StreamTlv.MECHANISM);
+  if (mechanism instanceof ProtocolError) return fromProtocolError(mechanism);
+  if (mechanism === undefined) return invalidValue("MECHANISM is missing");
+  if (mechanism !== Mechanism.PASSWORD) {
+    return new RequestFailure(StreamError.MECHANISM_INVALID, `mechanism ${mechanism} is not PASSWORD`);
+  }
+  const name = block.string(StreamTlv.NAME);
+  if (name instanceof ProtocolError) return fromProtocolError(name);
+  if (name === undefined) return invalidValue("NAME is missing");
+  if (Buffer.byteLength(name) > MAX_NAME_BYTES) return invalidValue("NAME is longer than any address");
+  const at = name.indexOf("@");
+  if ([...(at === -1 ? name : name.slice(0, at))].length > ACCOUNT_NAME_MAX) {
+    return invalidValue(`NAME is longer than ${ACCOUNT_NAME_MAX} characters`);
+  }
+  // §4.1 [clients]: one client sends the password as 5, another as 0x4001.
+  const password = block.firstOf(StreamTlv.PASSWORD, StreamTlv.PASSWORD_ALT);
+  if (password === undefined) return invalidValue("PASSWORD is missing");
+  if (password.length > MAX_PASSWORD_BYTES)
+    return invalidValue(`PASSWORD is over ${MAX_PASSWORD_BYTES} bytes`);
+  return { canonical: normalizeAccountName(name, domain), password };
+}
+
+export async function authenticate(req: RequestEnvelope, deps: AuthenticateDeps): Promise<AuthResult> {
+  if (req.type !== StreamType.AUTHENTICATE) {
+    // FEATURES_SET and PING are the edge's; anything else in STREAM is unknown.
+    return { reply: errorReply(req, GlobalError.INVALID_TLV_VALUE), outcome: "bad_request" };
+  }
+  if (req.account !== "") {
+    return { reply: errorReply(req, GlobalError.INVALID_STATE), outcome: "invalid_state" };
+  }
+  const block = TlvBlock.parse(asBuffer(req.block), Family.STREAM);
+  if (block instanceof ProtocolError)
+    return { reply: errorReply(req, block.errorCode), outcome: "bad_request" };
+  const creds = readCredentials(block, deps.config.domain);
+  if (isFailure(creds)) {
+    const outcome = creds.code === StreamError.MECHANISM_INVALID ? "bad_mechanism" : "bad_request";
+    return { reply: errorReply(req, creds.code), outcome };
+  }
+  const { canonical } = creds;
+  const limits = deps.config.limits;
+  const accountKey = canonical === undefined ? undefined : rateKeys.account(canonical);
+  const addressKey = rateKeys.address(req.remoteAddress);
+  const base = canonical === undefined ? {} : { account: canonical };
+
+  // Past either limit the password is not even looked at, so a locked-out attacker learns nothing
+  // more from further guesses (no oracle), and the connection is closed (§6).
+  const limited = (): AuthResult => ({
+    reply: errorReply(req, StreamError.AUTHENTICATION_INVALID, ReplyAction.CLOSE_AFTER),
+    outcome: "rate_limited",
+    ...base,
+  });
+  const [byAddress, byAccount] = await Promise.all([
+    deps.sessions.peek(addressKey, limits.loginAddressWindowMs, limits.loginAttemptsPerAddress),
+    accountKey === undefined
+      ? undefined
+      : deps.sessions.peek(accountKey, limits.loginAccountWindowMs, limits.loginAttemptsPerAccount),
+  ]);
+  if (!byAddress.allowed || byAccount?.allowed === false) return limited();
+
+  // Unknown, malformed and disabled accounts verify against the dummy hash: same work, same answer.
+  const account = canonical === undefined ? undefined : await deps.store.accounts.find(canonical);
+  const hash = account?.passwordHash ?? (await dummyHash());
+  const passwordOk = await verifyPassword(hash, creds.password);
+  if (account === undefined || account.disabled || !passwordOk) {
+    // Counted for unknown names too: otherwise only real accounts would lock, which tells them apart.
+    const [a, b] = await Promise.all([
+      deps.sessions.hit(addressKey, limits.loginAddressWindowMs, limits.loginAttemptsPerAddress),
+      accountKey === undefined
+        ? undefined
+        : deps.sessions.hit(accountKey, limits.loginAccountWindowMs, limits.loginAttemptsPerAccount),
+    ]);
+    // A concurrent attempt may have used up the last slot between peek and hit.
+    if (!a.allowed || b?.allowed === false) return limited();
+    return {
+      reply: errorReply(req, StreamError.AUTHENTICATION_INVALID),
+      outcome: "bad_credentials",
+      ...base,
+    };
+  }
+
+  // Success resets no counter. Not the address one: an attacker holding one valid account could
+  // log in between guesses and keep guessing other accounts from that address forever. Not the
+  // account one either: the real user's routine logins would hand a guesser a fresh allowance
+  // each time, so the limit would be per login instead of per window.
+  const now = (deps.now ?? Date.now)();
+  const body = new TlvWriter(96).string(StreamTlv.NAME, account.name).u64(StreamTlv.TIMESTAMP, now);
+  return {
+    reply: { actions: ReplyAction.SET_ACCOUNT, account: account.name, frames: responseFrame(req, body) },
+    outcome: "ok",
+    account: account.name,
+  };
+}
