@@ -41,7 +41,8 @@ function findTests(dir, out) {
 
 function reachable(url) {
   const u = new URL(url);
-  const port = Number(u.port) || { "nats:": 4222, "redis:": 6379, "postgres:": 5432, "postgresql:": 5432 }[u.protocol];
+  const port =
+    Number(u.port) || { "nats:": 4222, "redis:": 6379, "postgres:": 5432, "postgresql:": 5432 }[u.protocol];
   return new Promise((resolve) => {
     const socket = net.connect({ host: u.hostname, port, timeout: 2000 });
     socket.once("connect", () => {
