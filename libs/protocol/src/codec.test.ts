@@ -237,6 +237,43 @@ describe("FrameDecoder errors", () => {
     assert.equal(d.buffered, 0);
   });
 
+  test("only a frame straddling chunks is copied; the frames after it stay views of their chunk", () => {
+    const frames = [1, 2, 3].map((sequence) =>
+      encodeFrame({ ...H, sequence }, new TlvWriter().string(2, "x".repeat(30)).finish()),
+    );
+    const all = Buffer.concat(frames);
+    const cut = frames[0]!.length + 10;
+    // Buffer.alloc is never pool-backed, so each chunk has an ArrayBuffer of its own.
+    const a = Buffer.alloc(cut);
+    all.copy(a, 0, 0, cut);
+    const b = Buffer.alloc(all.length - cut);
+    all.copy(b, 0, cut);
+    const d = new FrameDecoder();
+    d.push(a);
+    d.push(b);
+    const [f1, f2, f3] = [tlvFrame(d.next()), tlvFrame(d.next()), tlvFrame(d.next())];
+    assert.deepEqual([f1.sequence, f2.sequence, f3.sequence], [1, 2, 3]);
+    assert.equal(f1.block.buffer, a.buffer);
+    assert.notEqual(f2.block.buffer, a.buffer);
+    assert.notEqual(f2.block.buffer, b.buffer);
+    assert.equal(f3.block.buffer, b.buffer);
+    assert.equal(d.next(), null);
+    assert.equal(d.buffered, 0);
+  });
+
+  test("a maximum-size frame pushed one byte at a time", () => {
+    const block = new TlvWriter().bytes(6, Buffer.alloc(DEFAULT_MAX_BLOCK - 6, 0x5a)).finish();
+    const wire = encodeFrame(H, block);
+    const d = new FrameDecoder();
+    for (let i = 0; i < wire.length - 1; i++) {
+      d.push(wire.subarray(i, i + 1));
+      if (i % 4096 === 0) assert.equal(d.next(), null);
+    }
+    assert.equal(d.next(), null);
+    d.push(wire.subarray(wire.length - 1));
+    assert.deepEqual(tlvFrame(d.next()).block, block);
+  });
+
   test("checkTlvs off lets a compressed block through untouched", () => {
     const block = new TlvWriter().string(ImTlv.MESSAGE_CHUNK, "x".repeat(500)).finish();
     const wire = encodeFrameCompressed(H, block);

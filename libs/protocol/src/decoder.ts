@@ -25,18 +25,20 @@ export interface FrameDecoderOptions {
 }
 
 /**
- * Splits a byte stream into frames. Chunks holding whole frames are sliced in place; bytes are
- * copied only to join a frame that straddles chunks, and only once all of it has arrived (so a
- * frame trickling in one byte at a time is not re-copied per byte). A block size is checked
- * against the limit as soon as its header is readable, before waiting for or buffering the block.
+ * Splits a byte stream into frames. Chunks holding whole frames are sliced in place; only a frame
+ * that straddles chunks is copied — exactly its own bytes, once all of them have arrived (so a
+ * frame trickling in one byte at a time is not re-copied per byte, and the chunk after it is not
+ * copied at all). A block size is checked against the limit as soon as its header is readable,
+ * before waiting for or buffering the block.
  */
 export class FrameDecoder {
   readonly maxBlockSize: number;
   checkTlvs: boolean;
   private cur: Buffer = EMPTY;
   private pos = 0;
-  /** Chunks after `cur`, not yet joined. */
+  /** Chunks after `cur`, from index `restHead` on (an index, not shift(): O(1) per chunk). */
   private rest: Buffer[] = [];
+  private restHead = 0;
   private restLen = 0;
   /** Stream offset of cur[0], for error messages. */
   private base = 0;
@@ -104,7 +106,7 @@ export class FrameDecoder {
   private slow(): Frame | ProtocolError | null {
     if (this.pos >= this.cur.length) {
       if (this.restLen === 0) return null;
-      this.join();
+      this.shift();
     }
     const total = this.buffered;
     if (this.cur[this.pos] !== START_BYTE) {
@@ -115,11 +117,11 @@ export class FrameDecoder {
       );
     }
     if (total < 2) return null;
-    if (!this.have(2)) this.join();
+    if (!this.have(2)) this.join(2);
     const channel = this.cur[this.pos + 1]!;
     if (channel === Channel.VERSION) {
       if (total < VERSION_FRAME_SIZE) return null;
-      if (!this.have(VERSION_FRAME_SIZE)) this.join();
+      if (!this.have(VERSION_FRAME_SIZE)) this.join(VERSION_FRAME_SIZE);
       const b = this.cur;
       const p = this.pos;
       this.pos = p + VERSION_FRAME_SIZE;
@@ -133,7 +135,7 @@ export class FrameDecoder {
       );
     }
     if (total < TLV_HEADER_SIZE) return null;
-    if (!this.have(TLV_HEADER_SIZE)) this.join();
+    if (!this.have(TLV_HEADER_SIZE)) this.join(TLV_HEADER_SIZE);
     const size = readU32(this.cur, this.pos + 12);
     if (size > this.maxBlockSize) {
       return this.fail(
@@ -142,7 +144,7 @@ export class FrameDecoder {
     }
     const frameLen = TLV_HEADER_SIZE + size;
     if (total < frameLen) return null;
-    if (!this.have(frameLen)) this.join();
+    if (!this.have(frameLen)) this.join(frameLen);
     // The whole frame is now contiguous in `cur`: the fast path takes it.
     return this.next();
   }
@@ -151,15 +153,46 @@ export class FrameDecoder {
     return this.cur.length - this.pos >= n;
   }
 
-  /** Joins the unread tail of `cur` and every pending chunk into one buffer. */
-  private join(): void {
-    const parts = this.pos < this.cur.length ? [this.cur.subarray(this.pos), ...this.rest] : this.rest;
-    const joined = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.buffered);
-    this.base += this.pos;
-    this.cur = joined;
+  /** Makes the next pending chunk current (no copy). */
+  private shift(): void {
+    const next = this.rest[this.restHead]!;
+    this.rest[this.restHead++] = EMPTY;
+    if (this.restHead === this.rest.length) {
+      this.rest = [];
+      this.restHead = 0;
+    }
+    this.base += this.cur.length;
+    this.restLen -= next.length;
+    this.cur = next;
     this.pos = 0;
-    this.rest = [];
-    this.restLen = 0;
+  }
+
+  /**
+   * Copies exactly the next `n` buffered bytes (n ≤ buffered, and n ≤ 16 + maxBlockSize, both
+   * checked by the caller) into one buffer that becomes `cur`; what follows stays in place.
+   */
+  private join(n: number): void {
+    const out = Buffer.allocUnsafe(n);
+    let filled = this.cur.copy(out, 0, this.pos, Math.min(this.cur.length, this.pos + n));
+    while (filled < n) {
+      const c = this.rest[this.restHead]!;
+      const take = Math.min(c.length, n - filled);
+      c.copy(out, filled, 0, take);
+      filled += take;
+      this.restLen -= take;
+      if (take === c.length) {
+        this.rest[this.restHead++] = EMPTY;
+      } else {
+        this.rest[this.restHead] = c.subarray(take);
+      }
+    }
+    if (this.restHead === this.rest.length) {
+      this.rest = [];
+      this.restHead = 0;
+    }
+    this.base += this.pos;
+    this.cur = out;
+    this.pos = 0;
   }
 
   private overrun(buf: Buffer, pos: number, start: number, end: number): ProtocolError {
@@ -181,6 +214,7 @@ export class FrameDecoder {
     this.cur = EMPTY;
     this.pos = 0;
     this.rest = [];
+    this.restHead = 0;
     this.restLen = 0;
     return err;
   }
