@@ -1,0 +1,582 @@
+// One client connection: socket I/O, the in-band TLS upgrade, compression, and the glue between
+// the decoder, the state machine (session-state.ts), the per-family queue (fifo.ts) and the
+// router. Everything a client sends is hostile: nothing here may throw out of a socket handler.
+import type net from "node:net";
+import tls from "node:tls";
+import { ReplyAction, type ReplyEnvelope } from "@impp/bus";
+import {
+  Channel,
+  encodeError,
+  encodeFrameCompressed,
+  encodeVersion,
+  Family,
+  Flags,
+  FrameDecoder,
+  type FrameHeader,
+  findTlvOverrun,
+  GlobalError,
+  inflateBlock,
+  ProtocolError,
+  StreamTlv,
+  StreamType,
+  TlvBlock,
+  TlvWriter,
+} from "@impp/protocol";
+import type { Logger } from "@impp/telemetry";
+import type { EdgeCounters } from "./counters.js";
+import type { DeliveryTarget } from "./delivery.js";
+import { FamilyFifo, type FifoItem } from "./fifo.js";
+import { FramesError, OutFrames } from "./frames.js";
+import type { Router } from "./router.js";
+import {
+  decide,
+  isExtensionRequest,
+  negotiateFeatures,
+  Phase,
+  type SessionView,
+  versionReply,
+} from "./session-state.js";
+import { CloseReason, type Sweepable } from "./sweeper.js";
+
+/**
+ * Requests a connection may have queued or in flight. At the limit the edge stops reading the
+ * socket (TCP backpressure reaches the client) instead of buffering: 32 covers real clients'
+ * login burst (LISTS GET, GROUP_CHATS GET, IM OFFLINE_MESSAGES_GET, PRESENCE GET…) many times over.
+ */
+export const MAX_QUEUED_REQUESTS = 32;
+/** A connection told to close (CLOSE_AFTER, too-old version…) whose peer never finishes the close. */
+const CLOSE_GRACE_MS = 5000;
+const EMPTY = Buffer.alloc(0);
+const NO_CAPABILITIES: readonly number[] = [];
+
+/** What every connection shares: one object per edge. */
+export interface ConnectionHost {
+  readonly maxBlockSize: number;
+  readonly maxOutputBuffer: number;
+  readonly tlsHandshakeTimeoutMs: number;
+  readonly compressionAllowed: boolean;
+  readonly secureContext: tls.SecureContext;
+  readonly router: Router;
+  readonly logger: Logger;
+  readonly counters: EdgeCounters;
+  /** The connection now has a device: index it for deliveries. */
+  bound(conn: Connection): void;
+  /** The connection's device went (CLEAR_DEVICE) while the connection stays. */
+  unbound(conn: Connection): void;
+  /** Called exactly once per connection, whatever closed it. */
+  closed(conn: Connection, reason: CloseReason): void;
+  /** A device was bound for a connection that had already closed: presence must forget it. */
+  orphanDevice(account: string, device: string, connId: string, reason: CloseReason): void;
+}
+
+interface Pending extends FifoItem, FrameHeader {
+  /** As it came off the wire (a view of the socket chunk). */
+  readonly block: Buffer;
+  /** Compression was on when it arrived: inflate before use. */
+  readonly compressed: boolean;
+  /** Non-zero: the block was found malformed on arrival; answer with this code. */
+  readonly blockError: number;
+}
+
+/** The address part only: services rate-limit per source address, which a port would defeat. */
+function addressOf(socket: net.Socket): string {
+  const a = socket.remoteAddress ?? "";
+  return a.startsWith("::ffff:") ? a.slice(7) : a;
+}
+
+export class Connection implements Sweepable, DeliveryTarget, SessionView {
+  readonly id: string;
+  readonly remoteAddress: string;
+  phase: Phase;
+  featuresDone = false;
+  authStarted = false;
+  compression = false;
+  account = "";
+  device = "";
+  capabilities: readonly number[] = NO_CAPABILITIES;
+  lastActivity: number;
+  handshakeDeadline = 0;
+  closeDeadline = 0;
+
+  private readonly host: ConnectionHost;
+  private readonly raw: net.Socket;
+  private socket: net.Socket;
+  private decoder: FrameDecoder;
+  private readonly fifo: FamilyFifo<Pending>;
+  private versionDone = false;
+  /** end() was called: no more writes, inbound bytes are dropped. */
+  private ending = false;
+  private closed = false;
+  /** Between a granted FEATURES_SET and the TLS handshake: the plain stream is over. */
+  private upgrading = false;
+  /** Reading stopped because the request queue is full. */
+  private readPaused = false;
+  private closeReason: CloseReason = CloseReason.CLIENT_CLOSED;
+  /**
+   * While plain: the received chunks still (partly) held by the decoder, so the bytes after a
+   * FEATURES_SET (a pipelining client's ClientHello) can be handed to TLS. Trimmed after every read.
+   */
+  private plainChunks: Buffer[] | null;
+
+  constructor(host: ConnectionHost, raw: net.Socket, id: string, tlsFirst: boolean) {
+    this.host = host;
+    this.raw = raw;
+    this.id = id;
+    this.remoteAddress = addressOf(raw);
+    this.lastActivity = Date.now();
+    this.decoder = new FrameDecoder({ maxBlockSize: host.maxBlockSize });
+    this.fifo = new FamilyFifo<Pending>(this.process, this.onSettled, this.onInternalError);
+    raw.setNoDelay(true);
+    raw.on("error", this.onError);
+    raw.on("close", this.onClose);
+    if (tlsFirst) {
+      this.phase = Phase.PRE_AUTH;
+      this.plainChunks = null;
+      this.socket = raw;
+      this.startTls();
+    } else {
+      this.phase = Phase.PRE_TLS;
+      this.plainChunks = [];
+      this.socket = raw;
+      raw.on("data", this.onData);
+    }
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Requests queued or in flight. */
+  get queued(): number {
+    return this.fifo.size;
+  }
+
+  /** Unsent output (for the slow-reader check). */
+  get outputBytes(): number {
+    return this.closed ? 0 : this.socket.writableLength;
+  }
+
+  // ------------------------------------------------------------------ input
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.ending || this.closed) return;
+    try {
+      this.host.counters.bytesIn(chunk.length);
+      this.plainChunks?.push(chunk);
+      this.decoder.push(chunk);
+      this.readFrames();
+    } catch (e) {
+      this.onInternalError(e);
+    }
+  };
+
+  private readFrames(): void {
+    let any = false;
+    while (!this.ending && !this.closed && !this.upgrading) {
+      if (this.fifo.size >= MAX_QUEUED_REQUESTS) {
+        this.pauseReading();
+        break;
+      }
+      const f = this.decoder.next();
+      if (f === null) break;
+      any = true;
+      if (f instanceof ProtocolError) {
+        if (f.fatal || f.header === undefined) {
+          this.fatal(f);
+          break;
+        }
+        // A TLV overrunning a well-framed block: that request fails, the stream goes on (§6).
+        this.onTlv(f.header, EMPTY, f.errorCode);
+      } else if (f.channel === Channel.VERSION) {
+        this.onVersion(f.version);
+      } else {
+        this.onTlv(f, f.block, 0);
+      }
+    }
+    if (any) this.lastActivity = Date.now();
+    if (this.plainChunks !== null && !this.upgrading) this.trimPlainChunks();
+  }
+
+  private onVersion(version: number): void {
+    const r = versionReply(version, this.versionDone);
+    this.versionDone = true;
+    if (r.kind === "ignore") return;
+    this.write(encodeVersion(r.reply));
+    if (r.kind === "reject") this.closeAfterFlush(CloseReason.PROTOCOL_ERROR);
+  }
+
+  private onTlv(h: FrameHeader, block: Buffer, blockError: number): void {
+    // The version exchange comes first; a version message after any TLV message is ignored too.
+    this.versionDone = true;
+    this.host.counters.frameIn(h.family);
+    const item: Pending = {
+      flags: h.flags,
+      family: h.family,
+      type: h.type,
+      sequence: h.sequence,
+      block,
+      compressed: this.compression && blockError === 0,
+      blockError,
+    };
+    // Before TLS everything is answered here and now (the FEATURES_SET that starts TLS must stop the
+    // plain stream before the next byte is read). So is a FEATURES_SET with nothing ahead of it: it
+    // switches compression for the very next message, which the decoder must know before reading it.
+    if (
+      this.phase === Phase.PRE_TLS ||
+      (h.family === Family.STREAM && h.type === StreamType.FEATURES_SET && this.fifo.size === 0)
+    ) {
+      this.process(item);
+      return;
+    }
+    this.fifo.push(item);
+  }
+
+  /** Framing error: the stream cannot be resynchronised (§6). */
+  private fatal(err: ProtocolError): void {
+    const h = err.header;
+    if (h === undefined) {
+      this.sendError({ flags: 0, family: Family.STREAM, type: 0, sequence: 0 }, err.errorCode, false);
+    } else {
+      this.host.counters.frameIn(h.family);
+      this.sendError(h, err.errorCode, isExtensionRequest(h.flags, h.family, h.type));
+    }
+    this.closeAfterFlush(CloseReason.PROTOCOL_ERROR);
+  }
+
+  // ------------------------------------------------------------------ processing
+
+  /** The fifo's runner (and the direct path for what is answered on arrival). Never throws out. */
+  private readonly process = (item: Pending): undefined | Promise<void> => {
+    if (this.closed || this.ending) return undefined;
+    const d = decide(this, item.flags, item.family, item.type);
+    if (d.kind === "error") {
+      this.sendError(item, d.code, d.extension);
+      if (d.close) this.closeAfterFlush(CloseReason.PROTOCOL_ERROR);
+      return undefined;
+    }
+    const block = this.openBlock(item);
+    if (block === undefined) return undefined;
+    if (d.kind === "ping") {
+      this.sendPing(item);
+      return undefined;
+    }
+    if (d.kind === "features") {
+      this.negotiate(item, block);
+      return undefined;
+    }
+    return this.route(item, block);
+  };
+
+  /** The request's TLV block, inflated and checked; undefined when an error was sent instead. */
+  private openBlock(item: Pending): Buffer | undefined {
+    const ext = isExtensionRequest(item.flags, item.family, item.type);
+    if (item.blockError !== 0) {
+      this.sendError(item, item.blockError, ext);
+      return undefined;
+    }
+    if (!item.compressed || item.block.length === 0) return item.block;
+    // inflateBlock caps the output at the block limit: the zip-bomb guard (§2.6).
+    const inflated = inflateBlock(item.block, this.host.maxBlockSize);
+    if (inflated instanceof ProtocolError) {
+      this.sendError(item, inflated.errorCode, ext);
+      return undefined;
+    }
+    // Services get only well-formed blocks.
+    if (inflated.length > 0 && findTlvOverrun(inflated, 0, inflated.length) >= 0) {
+      this.sendError(item, GlobalError.INVALID_TLV_LENGTH, ext);
+      return undefined;
+    }
+    return inflated;
+  }
+
+  private sendPing(item: Pending): void {
+    const w = new TlvWriter(12).u64(StreamTlv.TIMESTAMP, Date.now());
+    this.sendMessage(
+      { flags: Flags.RESPONSE, family: item.family, type: item.type, sequence: item.sequence },
+      w,
+    );
+  }
+
+  private negotiate(item: Pending, block: Buffer): void {
+    const parsed = TlvBlock.parse(block, Family.STREAM);
+    const requested = parsed instanceof ProtocolError ? parsed : parsed.u16(StreamTlv.FEATURES);
+    if (requested === undefined) {
+      this.sendError(item, GlobalError.INVALID_TLV_VALUE, false);
+      return;
+    }
+    if (requested instanceof ProtocolError) {
+      this.sendError(item, requested.errorCode, false);
+      return;
+    }
+    const r = negotiateFeatures(requested, this.phase !== Phase.PRE_TLS, this.host.compressionAllowed);
+    if (!r.ok) {
+      this.sendError(item, r.code, false);
+      return;
+    }
+    this.featuresDone = true;
+    // Exactly the 16-byte header and the one FEATURES TLV (one client reads just 22 bytes), never
+    // compressed: compression starts with the message after this one.
+    this.write(
+      new TlvWriter(6).u16(StreamTlv.FEATURES, r.features).frame({
+        flags: Flags.RESPONSE,
+        family: Family.STREAM,
+        type: StreamType.FEATURES_SET,
+        sequence: item.sequence,
+      }),
+    );
+    this.host.counters.frameOut(Family.STREAM);
+    this.compression = r.compression;
+    if (r.startTls) this.upgradeInBand();
+    else this.decoder.checkTlvs = !r.compression;
+  }
+
+  private route(item: Pending, block: Buffer): Promise<void> {
+    if (item.family === Family.STREAM) this.authStarted = true;
+    return this.host.router
+      .request({
+        flags: item.flags,
+        family: item.family,
+        type: item.type,
+        sequence: item.sequence,
+        block,
+        connId: this.id,
+        account: this.account,
+        device: this.device,
+        capabilities: this.capabilities,
+        remoteAddress: this.remoteAddress,
+      })
+      .then((out) => {
+        if (out.ok) {
+          this.applyReply(item, out.reply);
+          return;
+        }
+        this.host.logger.debug({ conn: this.id, reason: out.reason, detail: out.detail }, "request failed");
+        this.sendError(
+          item,
+          GlobalError.SERVICE_UNAVAILABLE,
+          isExtensionRequest(item.flags, item.family, item.type),
+        );
+      });
+  }
+
+  private applyReply(item: Pending, reply: ReplyEnvelope): void {
+    const a = reply.actions;
+    if (this.closed) {
+      // The service bound a device for a connection that is already gone: nobody else will say so.
+      if ((a & ReplyAction.SET_DEVICE) !== 0 && reply.device !== undefined) {
+        const account = reply.account ?? this.account;
+        if (account !== "") this.host.orphanDevice(account, reply.device, this.id, this.closeReason);
+      }
+      return;
+    }
+    const frames = reply.frames.length === 0 ? undefined : OutFrames.parse(reply.frames);
+    if (frames instanceof FramesError) {
+      this.host.logger.warn(
+        { conn: this.id, family: item.family, err: frames.message },
+        "service sent bad frames",
+      );
+      this.sendError(
+        item,
+        GlobalError.SERVICE_UNAVAILABLE,
+        isExtensionRequest(item.flags, item.family, item.type),
+      );
+      return;
+    }
+    if (frames !== undefined) this.writeOut(frames);
+    if ((a & ReplyAction.SET_ACCOUNT) !== 0 && reply.account !== undefined && reply.account !== "") {
+      this.account = reply.account;
+      if (this.phase === Phase.PRE_AUTH) this.phase = Phase.LOGGED_IN;
+    }
+    if ((a & ReplyAction.CLEAR_DEVICE) !== 0 && this.phase === Phase.BOUND) {
+      this.host.unbound(this);
+      this.device = "";
+      this.capabilities = NO_CAPABILITIES;
+      this.phase = Phase.LOGGED_IN;
+      this.fifo.setConcurrent(false);
+    }
+    if ((a & ReplyAction.SET_CAPABILITIES) !== 0 && reply.capabilities !== undefined) {
+      this.capabilities = reply.capabilities;
+    }
+    if ((a & ReplyAction.SET_DEVICE) !== 0 && reply.device !== undefined && this.phase >= Phase.LOGGED_IN) {
+      if (this.phase === Phase.BOUND) this.host.unbound(this);
+      this.device = reply.device;
+      this.phase = Phase.BOUND;
+      this.host.bound(this);
+      this.fifo.setConcurrent(true);
+    }
+    if ((a & ReplyAction.CLOSE_AFTER) !== 0) this.closeAfterFlush(CloseReason.SERVER_CLOSE);
+  }
+
+  // ------------------------------------------------------------------ output
+
+  /** DeliveryTarget: frames from a service for this account. */
+  deliver(frames: OutFrames, closeAfter: boolean): boolean {
+    if (this.closed || this.ending) return false;
+    if (!this.writeOut(frames)) return false;
+    if (closeAfter) this.closeAfterFlush(CloseReason.SERVER_CLOSE);
+    return true;
+  }
+
+  /** A complete uncompressed message (the drain notice); compressed here when the session is. */
+  sendRaw(message: Buffer): boolean {
+    const frames = OutFrames.parse(message);
+    if (frames instanceof FramesError) return false;
+    return this.writeOut(frames);
+  }
+
+  private writeOut(frames: OutFrames): boolean {
+    for (const f of frames.families) this.host.counters.frameOut(f);
+    return this.write(this.compression ? frames.compressed() : frames.bytes);
+  }
+
+  private sendMessage(h: FrameHeader, w: TlvWriter): void {
+    this.host.counters.frameOut(h.family);
+    this.write(this.compression ? encodeFrameCompressed(h, w.finish()) : w.frame(h));
+  }
+
+  private sendError(h: FrameHeader, code: number, extension: boolean, extra?: Uint8Array): void {
+    this.host.counters.error(h.family, code);
+    this.host.counters.frameOut(h.family);
+    if (!this.compression) {
+      this.write(encodeError(h.family, h.type, h.sequence, code, extra, extension));
+      return;
+    }
+    const w = new TlvWriter(6 + (extra?.length ?? 0)).u16(0, code);
+    if (extra !== undefined) w.raw(extra);
+    const flags = Flags.ERROR | (extension ? Flags.EXTENSION : 0);
+    this.write(
+      encodeFrameCompressed({ flags, family: h.family, type: h.type, sequence: h.sequence }, w.finish()),
+    );
+  }
+
+  /** False when the connection is gone or was just closed as a slow reader. */
+  private write(data: Uint8Array): boolean {
+    if (this.closed || this.ending) return false;
+    this.socket.write(data);
+    this.host.counters.bytesOut(data.length);
+    // Checked on every write, so a reader that stopped reading is cut off before its backlog grows
+    // past the limit by more than one write — the sweeper alone would let it grow for a whole interval.
+    if (this.socket.writableLength > this.host.maxOutputBuffer) {
+      this.close(CloseReason.SLOW_READER);
+      return false;
+    }
+    return true;
+  }
+
+  // ------------------------------------------------------------------ TLS
+
+  private upgradeInBand(): void {
+    this.upgrading = true;
+    const raw = this.raw;
+    raw.pause();
+    raw.removeListener("data", this.onData);
+    // Bytes read past the FEATURES_SET (a pipelining client's ClientHello) go back to the socket,
+    // where TLSSocket picks them up as its first input.
+    const leftover = this.takeLeftover();
+    this.plainChunks = null;
+    if (leftover.length > 0) raw.unshift(leftover);
+    this.phase = Phase.PRE_AUTH;
+    this.startTls();
+  }
+
+  private startTls(): void {
+    this.upgrading = true;
+    this.handshakeDeadline = Date.now() + this.host.tlsHandshakeTimeoutMs;
+    const s = new tls.TLSSocket(this.raw, { isServer: true, secureContext: this.host.secureContext });
+    s.on("secure", this.onSecure);
+    s.on("data", this.onData);
+    s.on("error", this.onError);
+    s.on("close", this.onClose);
+    this.socket = s;
+    this.decoder = new FrameDecoder({ maxBlockSize: this.host.maxBlockSize, checkTlvs: !this.compression });
+  }
+
+  private readonly onSecure = (): void => {
+    this.handshakeDeadline = 0;
+    this.upgrading = false;
+  };
+
+  private takeLeftover(): Buffer {
+    const need = this.decoder.buffered;
+    const chunks = this.plainChunks;
+    if (need === 0 || chunks === null || chunks.length === 0) return EMPTY;
+    const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    return all.subarray(all.length - need);
+  }
+
+  /** Keeps only the trailing chunks that still hold bytes the decoder has not consumed. */
+  private trimPlainChunks(): void {
+    const chunks = this.plainChunks!;
+    const need = this.decoder.buffered;
+    let have = 0;
+    let i = chunks.length;
+    while (i > 0 && have < need) {
+      i--;
+      have += chunks[i]!.length;
+    }
+    if (i > 0) chunks.splice(0, i);
+  }
+
+  // ------------------------------------------------------------------ flow control and closing
+
+  private pauseReading(): void {
+    if (this.readPaused) return;
+    this.readPaused = true;
+    this.socket.pause();
+  }
+
+  private readonly onSettled = (): void => {
+    if (!this.readPaused || this.closed || this.ending || this.fifo.size >= MAX_QUEUED_REQUESTS) return;
+    this.readPaused = false;
+    try {
+      // Frames already buffered in the decoder come first; the socket only resumes if they all fit.
+      this.readFrames();
+    } catch (e) {
+      this.onInternalError(e);
+      return;
+    }
+    if (!this.readPaused && !this.closed && !this.ending) this.socket.resume();
+  };
+
+  /** Writes already queued go out, then the connection closes (CLOSE_AFTER, fatal protocol errors). */
+  closeAfterFlush(reason: CloseReason): void {
+    if (this.closed || this.ending) return;
+    this.ending = true;
+    this.closeReason = reason;
+    this.fifo.close();
+    this.closeDeadline = Date.now() + CLOSE_GRACE_MS;
+    this.socket.end();
+  }
+
+  /** Closes at once (Sweepable, drain, stop, slow reader). */
+  close(reason: CloseReason): void {
+    if (this.closed) return;
+    this.closeReason = reason;
+    this.socket.destroy();
+    if (this.socket !== this.raw) this.raw.destroy();
+    this.finish(reason);
+  }
+
+  private readonly onClose = (): void => {
+    this.finish(this.ending ? this.closeReason : CloseReason.CLIENT_CLOSED);
+  };
+
+  private readonly onError = (e: Error): void => {
+    this.host.logger.debug({ conn: this.id, err: e.message }, "socket error");
+    this.close(CloseReason.SOCKET_ERROR);
+  };
+
+  private readonly onInternalError = (e: unknown): void => {
+    this.host.logger.error({ conn: this.id, err: e }, "connection handler failed");
+    this.close(CloseReason.INTERNAL_ERROR);
+  };
+
+  private finish(reason: CloseReason): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closeReason = reason;
+    this.fifo.close();
+    this.plainChunks = null;
+    this.host.closed(this, reason);
+  }
+}

@@ -1,0 +1,111 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { DeliveryFilter } from "@impp/bus";
+import { Flags, TlvWriter } from "@impp/protocol";
+import { AccountIndex, type DeliveryTarget, deliver, matchesFilter } from "./delivery.js";
+import type { OutFrames } from "./frames.js";
+
+class Target implements DeliveryTarget {
+  got: OutFrames[] = [];
+  closedAfter = false;
+  constructor(
+    readonly device: string,
+    readonly capabilities: readonly number[],
+    private readonly open = true,
+  ) {}
+  deliver(frames: OutFrames, closeAfter: boolean): boolean {
+    if (!this.open) return false;
+    this.got.push(frames);
+    this.closedAfter = closeAfter;
+    return true;
+  }
+}
+
+const frames = new TlvWriter()
+  .string(1, "x")
+  .frame({ flags: Flags.INDICATION, family: 4, type: 3, sequence: 0 });
+
+describe("matchesFilter", () => {
+  const t = { device: "laptop", capabilities: [1, 2] };
+  test("device filters", () => {
+    assert.equal(matchesFilter(t, DeliveryFilter.ALL, "", 0), true);
+    assert.equal(matchesFilter(t, DeliveryFilter.ONLY_DEVICE, "laptop", 0), true);
+    assert.equal(matchesFilter(t, DeliveryFilter.ONLY_DEVICE, "phone", 0), false);
+    assert.equal(matchesFilter(t, DeliveryFilter.EXCEPT_DEVICE, "laptop", 0), false);
+    assert.equal(matchesFilter(t, DeliveryFilter.EXCEPT_DEVICE, "phone", 0), true);
+  });
+  test("capability filter", () => {
+    assert.equal(matchesFilter(t, DeliveryFilter.ALL, "", 2), true);
+    assert.equal(matchesFilter(t, DeliveryFilter.ALL, "", 3), false);
+    assert.equal(matchesFilter({ device: "d", capabilities: [] }, DeliveryFilter.ALL, "", 1), false);
+  });
+});
+
+describe("AccountIndex and deliver", () => {
+  test("writes only to the account's matching connections and counts them", () => {
+    const index = new AccountIndex<DeliveryTarget>();
+    const laptop = new Target("laptop", [1]);
+    const phone = new Target("phone", [1, 2]);
+    const gone = new Target("old", [1], false);
+    const other = new Target("laptop", [1]);
+    index.add("tricia", laptop);
+    index.add("tricia", phone);
+    index.add("tricia", gone);
+    index.add("zaphod", other);
+    const env = {
+      account: "tricia",
+      filter: DeliveryFilter.EXCEPT_DEVICE,
+      device: "laptop",
+      capability: 0,
+      closeAfter: false,
+      frames,
+    };
+    assert.deepEqual(deliver(env, index), { ok: true, delivered: 1 });
+    assert.equal(laptop.got.length, 0);
+    assert.equal(phone.got.length, 1);
+    assert.equal(other.got.length, 0);
+    assert.deepEqual(deliver({ ...env, filter: DeliveryFilter.ALL, device: "", capability: 2 }, index), {
+      ok: true,
+      delivered: 1,
+    });
+    assert.deepEqual(deliver({ ...env, account: "nobody" }, index), { ok: true, delivered: 0 });
+    assert.deepEqual(deliver({ ...env, filter: DeliveryFilter.ONLY_DEVICE, closeAfter: true }, index), {
+      ok: true,
+      delivered: 1,
+    });
+    assert.equal(laptop.closedAfter, true);
+  });
+
+  test("bad frames are refused, not written", () => {
+    const index = new AccountIndex<DeliveryTarget>();
+    const t = new Target("d", []);
+    index.add("a", t);
+    const out = deliver(
+      {
+        account: "a",
+        filter: 0,
+        device: "",
+        capability: 0,
+        closeAfter: false,
+        frames: frames.subarray(0, 20),
+      },
+      index,
+    );
+    assert.equal(out.ok, false);
+    assert.equal(t.got.length, 0);
+  });
+
+  test("add is idempotent, remove forgets empty accounts", () => {
+    const index = new AccountIndex<string>();
+    index.add("a", "c1");
+    index.add("a", "c1");
+    index.add("a", "c2");
+    assert.deepEqual(index.get("a"), ["c1", "c2"]);
+    index.remove("a", "c1");
+    index.remove("a", "c9");
+    assert.deepEqual(index.get("a"), ["c2"]);
+    index.remove("a", "c2");
+    assert.equal(index.get("a"), undefined);
+    assert.equal(index.size, 0);
+  });
+});

@@ -1,0 +1,210 @@
+// startEdge: wires listeners, connections, the delivery subscription, liveness, the sweeper and
+// drain together. Everything per connection lives in connection.ts; this file holds what is per edge.
+import type net from "node:net";
+import tls from "node:tls";
+import { type Bus, encodeDeviceGone, type Subscription, subjects } from "@impp/bus";
+import type { Config } from "@impp/config";
+import type { SessionStore } from "@impp/sessions";
+import type { Telemetry } from "@impp/telemetry";
+import { Connection, type ConnectionHost } from "./connection.js";
+import { EdgeCounters } from "./counters.js";
+import { AccountIndex, type DeliveryTarget, handleDeliveryMessage } from "./delivery.js";
+import { drainNotice, graceWait } from "./drain.js";
+import { type Listener, listen, refuse } from "./listener.js";
+import { Router } from "./router.js";
+import { CloseReason, Sweeper, sweepIntervalMs } from "./sweeper.js";
+
+export interface EdgeDeps {
+  config: Config;
+  bus: Bus;
+  sessions: SessionStore;
+  telemetry: Telemetry;
+  tls: { key: string | Buffer; cert: string | Buffer };
+}
+
+export interface EdgeHandle {
+  readonly edgeId: string;
+  /** Actual ports (config port 0 = ephemeral, for tests). */
+  readonly ports: { plain: number; tls: number | undefined };
+  readonly connectionCount: number;
+  /** Requests queued or in flight over all connections (diagnostics; walks every connection). */
+  queuedRequests(): number;
+  /** False while draining or stopped (for /readyz). */
+  ready(): boolean;
+  /** SIGTERM path: stop accepting, tell bound clients to go elsewhere, close the rest after config.limits.drainGraceMs. */
+  drain(): Promise<void>;
+  /** Immediate: close everything, unsubscribe, removeEdge. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
+  const { config, bus, sessions, telemetry } = deps;
+  const edgeId = config.edgeId;
+  const limits = config.limits;
+  const logger = telemetry.logger.child({ component: "edge", edge: edgeId });
+  const counters = new EdgeCounters(telemetry.metrics, edgeId);
+  const connections = new Set<Connection>();
+  const index = new AccountIndex<Connection>();
+  // A per-start prefix keeps connection ids unique across restarts of an edge with the same id, so a
+  // late device-gone of an old connection can never remove a newer device (SessionStore checks connId).
+  const idPrefix = Date.now().toString(36);
+  let nextConn = 0;
+  let draining = false;
+  let stopped = false;
+  let drainWaiter: { notify(): void } | undefined;
+
+  const publishGone = (account: string, device: string, connId: string, reason: CloseReason): void => {
+    try {
+      bus.publish(subjects.deviceGone, encodeDeviceGone({ account, device, connId, edgeId, reason }));
+    } catch (e) {
+      logger.warn({ err: (e as Error).message, account, device }, "could not publish device-gone");
+    }
+  };
+
+  const host: ConnectionHost = {
+    maxBlockSize: limits.maxBlockSize,
+    maxOutputBuffer: limits.maxOutputBuffer,
+    tlsHandshakeTimeoutMs: limits.tlsHandshakeTimeoutMs,
+    compressionAllowed: config.compression,
+    secureContext: tls.createSecureContext({ key: deps.tls.key, cert: deps.tls.cert }),
+    router: new Router({
+      bus,
+      tracer: telemetry.tracer,
+      metrics: telemetry.metrics,
+      edgeId,
+      serverName: config.serverName,
+      timeoutMs: limits.requestTimeoutMs,
+    }),
+    logger,
+    counters,
+    bound(conn) {
+      index.add(conn.account, conn);
+    },
+    unbound(conn) {
+      index.remove(conn.account, conn);
+    },
+    closed(conn, reason) {
+      connections.delete(conn);
+      counters.closed(reason);
+      if (conn.device !== "") {
+        index.remove(conn.account, conn);
+        publishGone(conn.account, conn.device, conn.id, reason);
+      }
+      drainWaiter?.notify();
+    },
+    orphanDevice: publishGone,
+  };
+
+  const accept = (tlsFirst: boolean) => (socket: net.Socket) => {
+    try {
+      if (draining || stopped || connections.size >= limits.maxConnections) {
+        counters.refused();
+        refuse(socket, !tlsFirst);
+        return;
+      }
+      const conn = new Connection(host, socket, `${idPrefix}-${(nextConn++).toString(36)}`, tlsFirst);
+      connections.add(conn);
+      counters.opened();
+    } catch (e) {
+      logger.error({ err: e }, "accepting a connection failed");
+      socket.destroy();
+    }
+  };
+
+  // Edges must heartbeat before any device is bound on them.
+  await sessions.heartbeatEdge(edgeId, config.heartbeat.ttlMs);
+  const heartbeat = setInterval(() => {
+    sessions.heartbeatEdge(edgeId, config.heartbeat.ttlMs).catch((e: unknown) => {
+      logger.warn({ err: (e as Error).message }, "edge heartbeat failed");
+    });
+  }, config.heartbeat.intervalMs);
+  heartbeat.unref();
+
+  const deliveries: Subscription = bus.subscribe(subjects.edge(edgeId), (msg) => {
+    handleDeliveryMessage(msg, index as AccountIndex<DeliveryTarget>, (reason) => {
+      logger.warn({ reason }, "bad delivery");
+    });
+  });
+
+  const sweeper = new Sweeper(
+    connections,
+    limits,
+    sweepIntervalMs(limits.idleTimeoutMs, limits.tlsHandshakeTimeoutMs),
+  );
+  sweeper.start();
+
+  const listeners: Listener[] = [];
+  let plain: Listener;
+  let tlsListener: Listener | undefined;
+  try {
+    plain = await listen(config.host, config.port, accept(false));
+    listeners.push(plain);
+    if (config.tlsPort !== undefined) {
+      tlsListener = await listen(config.host, config.tlsPort, accept(true));
+      listeners.push(tlsListener);
+    }
+  } catch (e) {
+    for (const l of listeners) await l.close();
+    clearInterval(heartbeat);
+    sweeper.stop();
+    deliveries.unsubscribe();
+    throw e;
+  }
+  const ports = { plain: plain.port, tls: tlsListener?.port };
+  logger.info({ ports, serverName: config.serverName }, "edge listening");
+
+  let draining$: Promise<void> | undefined;
+  let stopping$: Promise<void> | undefined;
+
+  const closeListeners = async () => {
+    for (const l of listeners) await l.close();
+  };
+
+  return {
+    edgeId,
+    ports,
+    get connectionCount() {
+      return connections.size;
+    },
+    queuedRequests() {
+      let n = 0;
+      for (const c of connections) n += c.queued;
+      return n;
+    },
+    ready: () => !draining && !stopped,
+    drain() {
+      draining$ ??= (async () => {
+        draining = true;
+        await closeListeners();
+        const notice = drainNotice(config.serverName);
+        let told = 0;
+        for (const c of connections) {
+          if (c.device !== "" && c.sendRaw(notice)) told++;
+        }
+        logger.info({ told, connections: connections.size, graceMs: limits.drainGraceMs }, "edge draining");
+        const wait = graceWait(limits.drainGraceMs, () => connections.size === 0);
+        drainWaiter = wait;
+        await wait.done;
+        for (const c of [...connections]) c.close(CloseReason.DRAIN);
+      })();
+      return draining$;
+    },
+    stop() {
+      stopping$ ??= (async () => {
+        stopped = true;
+        clearInterval(heartbeat);
+        sweeper.stop();
+        deliveries.unsubscribe();
+        await closeListeners();
+        for (const c of [...connections]) c.close(CloseReason.SHUTDOWN);
+        try {
+          await sessions.removeEdge(edgeId);
+        } catch (e) {
+          logger.warn({ err: (e as Error).message }, "removeEdge failed");
+        }
+        logger.info("edge stopped");
+      })();
+      return stopping$;
+    },
+  };
+}

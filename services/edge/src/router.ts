@@ -1,0 +1,105 @@
+// One client request → the owning service over the bus → its ReplyEnvelope. Failures come back
+// as values: the connection answers SERVICE_UNAVAILABLE for all of them.
+import {
+  type Bus,
+  decodeReply,
+  encodeRequest,
+  isBusError,
+  isEnvelopeError,
+  type ReplyEnvelope,
+  subjects,
+} from "@impp/bus";
+import { familyName, typeName } from "@impp/protocol";
+import { injectContext, type Metrics, SpanStatusCode, type Tracer, withSpan } from "@impp/telemetry";
+
+export interface RouteRequest {
+  readonly flags: number;
+  readonly family: number;
+  readonly type: number;
+  readonly sequence: number;
+  /** Decompressed, already checked to be well-formed TLVs. */
+  readonly block: Uint8Array;
+  readonly connId: string;
+  readonly account: string;
+  readonly device: string;
+  readonly capabilities: readonly number[];
+  readonly remoteAddress: string;
+}
+
+export type RouteFailure = "no_responders" | "timeout" | "bad_reply" | "bus";
+
+export type RouteOutcome =
+  | { readonly ok: true; readonly reply: ReplyEnvelope }
+  | { readonly ok: false; readonly reason: RouteFailure; readonly detail: string };
+
+export interface RouterDeps {
+  readonly bus: Bus;
+  readonly tracer: Tracer;
+  readonly metrics: Metrics;
+  readonly edgeId: string;
+  /** The edge's public address (config.serverName). */
+  readonly serverName: string;
+  readonly timeoutMs: number;
+}
+
+export class Router {
+  constructor(private readonly deps: RouterDeps) {}
+
+  request(req: RouteRequest): Promise<RouteOutcome> {
+    const fam = familyName(req.family);
+    return withSpan(
+      this.deps.tracer,
+      `edge ${fam} ${typeName(req.family, req.type)}`,
+      undefined,
+      { "impp.family": fam, "impp.type": req.type, "impp.sequence": req.sequence, "impp.conn": req.connId },
+      async (span) => {
+        const started = performance.now();
+        const out = await this.send(req);
+        this.deps.metrics.requestDuration.observe(
+          { family: fam, service: fam },
+          (performance.now() - started) / 1000,
+        );
+        if (!out.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: `${out.reason}: ${out.detail}` });
+        return out;
+      },
+    );
+  }
+
+  private async send(req: RouteRequest): Promise<RouteOutcome> {
+    const d = this.deps;
+    let data: Buffer;
+    try {
+      data = encodeRequest({
+        flags: req.flags,
+        family: req.family,
+        type: req.type,
+        sequence: req.sequence,
+        connId: req.connId,
+        edgeId: d.edgeId,
+        server: d.serverName,
+        account: req.account,
+        device: req.device,
+        remoteAddress: req.remoteAddress,
+        capabilities: req.capabilities,
+        block: req.block,
+      });
+    } catch (e) {
+      return { ok: false, reason: "bus", detail: `cannot encode request: ${(e as Error).message}` };
+    }
+    let msg: Awaited<ReturnType<Bus["request"]>>;
+    try {
+      // Runs inside the request's span, so the injected traceparent names it as the parent.
+      msg = await d.bus.request(subjects.request(req.family), data, {
+        timeoutMs: d.timeoutMs,
+        headers: injectContext({}),
+      });
+    } catch (e) {
+      if (isBusError(e, "NO_RESPONDERS")) return { ok: false, reason: "no_responders", detail: e.message };
+      if (isBusError(e, "TIMEOUT")) return { ok: false, reason: "timeout", detail: e.message };
+      return { ok: false, reason: "bus", detail: (e as Error).message };
+    }
+    const reply = decodeReply(msg.data);
+    if (isEnvelopeError(reply)) return { ok: false, reason: "bad_reply", detail: reply.message };
+    return { ok: true, reply };
+  }
+}
