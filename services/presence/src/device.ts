@@ -1,0 +1,288 @@
+// DEVICE family (PROTOCOL.md §4.2): BIND, UPDATE, UNBIND, plus the implicit unbinds (connection
+// closed, edge dead). Request → reply functions over the session store and the bus; no sockets.
+import type { Bus, ReplyEnvelope, RequestEnvelope } from "@impp/bus";
+import { DeliveryFilter, ReplyAction } from "@impp/bus";
+import type { Config } from "@impp/config";
+import {
+  DeviceError,
+  DeviceTlv,
+  DeviceType,
+  Family,
+  Flags,
+  GlobalError,
+  ProtocolError,
+  Status,
+  TlvBlock,
+  TlvWriter,
+} from "@impp/protocol";
+import type { DevicePatch, DeviceRecord, SessionStore } from "@impp/sessions";
+import type { Telemetry } from "@impp/telemetry";
+import { byEdge, deliver } from "./deliver.js";
+import { readClient, readDeviceName, readDeviceState } from "./fields.js";
+import {
+  asBuffer,
+  errorReply,
+  fromProtocolError,
+  isFailure,
+  type RequestFailure,
+  responseFrame,
+} from "./request.js";
+import { tupleFor } from "./servers.js";
+
+export interface DeviceDeps {
+  bus: Bus;
+  sessions: SessionStore;
+  config: Pick<Config, "limits">;
+  telemetry?: Telemetry;
+  /** Server clock in ms (tests); default Date.now. */
+  now?: () => number;
+  /** How long to wait for an edge to ack an indication. Default: half the edge's request timeout, at most 2 s. */
+  deliveryTimeoutMs?: number;
+  /**
+   * edge id → that edge's public address, learned from the requests this instance sees (every
+   * envelope carries both), so other devices' tuples can carry SERVER too. Optional.
+   */
+  servers?: Map<string, string>;
+}
+
+export function deliveryTimeout(deps: DeviceDeps): number {
+  return (
+    deps.deliveryTimeoutMs ??
+    Math.min(2000, Math.max(50, Math.floor(deps.config.limits.requestTimeoutMs / 2)))
+  );
+}
+
+function indication(type: number, body: TlvWriter): Buffer {
+  return body.frame({ flags: Flags.INDICATION, family: Family.DEVICE, type, sequence: 0 });
+}
+
+export function updateIndication(tuple: Uint8Array): Buffer {
+  return indication(DeviceType.UPDATE, new TlvWriter(tuple.length + 8).nested(DeviceTlv.DEVICE_TUPLE, tuple));
+}
+
+export function unbindIndication(deviceName: string): Buffer {
+  return indication(DeviceType.UNBIND, new TlvWriter(80).string(DeviceTlv.DEVICE_NAME, deviceName));
+}
+
+/**
+ * Sends `frames` to `recipients` (devices of `account`), one delivery per edge, all edges at once, and
+ * waits for the acks. `except` is left out on every edge (the requester: it gets a response instead).
+ * A failed delivery is logged, never fatal: the device is either gone already or its edge is dying,
+ * and presence cleanup will tell the others.
+ */
+export async function tellDevices(
+  deps: DeviceDeps,
+  account: string,
+  recipients: readonly DeviceRecord[],
+  frames: Uint8Array,
+  except?: string,
+): Promise<void> {
+  const timeoutMs = deliveryTimeout(deps);
+  const targets = except === undefined ? recipients : recipients.filter((d) => d.name !== except);
+  const outcomes = await Promise.all(
+    [...byEdge(targets).keys()].map((edgeId) =>
+      deliver(
+        deps.bus,
+        edgeId,
+        {
+          account,
+          filter: except === undefined ? DeliveryFilter.ALL : DeliveryFilter.EXCEPT_DEVICE,
+          device: except ?? "",
+          capability: 0,
+          closeAfter: false,
+          frames,
+        },
+        timeoutMs,
+      ),
+    ),
+  );
+  for (const o of outcomes) {
+    deps.telemetry?.metrics.deliveries.inc({ result: o.ok ? "indication" : "indication_failed" });
+    if (!o.ok)
+      deps.telemetry?.logger.warn(
+        { err: o.error, edgeId: o.edgeId, account },
+        "device indication not delivered",
+      );
+  }
+}
+
+function learnServer(deps: DeviceDeps, req: RequestEnvelope): string {
+  const server = req.server !== "" ? req.server : req.edgeId;
+  const map = deps.servers;
+  if (map !== undefined && req.server !== "" && map.get(req.edgeId) !== req.server) {
+    // Bounded: edge ids change on every restart; an old mapping costs nothing but memory.
+    if (map.size >= 4096) map.clear();
+    map.set(req.edgeId, req.server);
+  }
+  return server;
+}
+
+function parse(req: RequestEnvelope): TlvBlock | RequestFailure {
+  const block = TlvBlock.parse(asBuffer(req.block), Family.DEVICE);
+  return block instanceof ProtocolError ? fromProtocolError(block) : block;
+}
+
+async function bind(req: RequestEnvelope, deps: DeviceDeps): Promise<ReplyEnvelope> {
+  if (req.account === "" || req.device !== "") return errorReply(req, GlobalError.INVALID_STATE);
+  const block = parse(req);
+  if (isFailure(block)) return errorReply(req, block.code);
+  const client = readClient(block);
+  if (isFailure(client)) return errorReply(req, client.code);
+  const wish = readDeviceName(block);
+  if (isFailure(wish)) return errorReply(req, wish.code);
+  const state = readDeviceState(block);
+  if (isFailure(state)) return errorReply(req, state.code);
+
+  const server = learnServer(deps, req);
+  const record: Omit<DeviceRecord, "name"> = {
+    account: req.account,
+    edgeId: req.edgeId,
+    connId: req.connId,
+    remoteAddress: req.remoteAddress,
+    connectedAt: (deps.now ?? Date.now)(),
+    ...client,
+    status: state.status ?? Status.ONLINE,
+    capabilities: state.capabilities ?? [],
+    isIdle: state.isIdle ?? false,
+    isMobile: state.isMobile ?? false,
+    isStatusAutomatic: state.isStatusAutomatic ?? false,
+  };
+  if (state.statusMessage !== undefined) record.statusMessage = state.statusMessage;
+  const bound = await deps.sessions.bindDevice(record, wish, deps.config.limits.devicesPerUser);
+  if (!bound.ok) {
+    if (bound.error.kind === "TOO_MANY_DEVICES") return errorReply(req, DeviceError.TOO_MANY_DEVICES);
+    throw bound.error;
+  }
+  const me = bound.device;
+  const myTuple = tupleFor(me, deps.servers, req.edgeId, server);
+  const body = new TlvWriter(256 + 256 * bound.devices.length)
+    .string(DeviceTlv.DEVICE_NAME, me.name)
+    .string(DeviceTlv.IP_ADDRESS, me.remoteAddress)
+    .u64(DeviceTlv.CONNECTED_AT, Math.trunc(me.connectedAt))
+    .string(DeviceTlv.SERVER, server);
+  for (const d of bound.devices) {
+    body.nested(
+      DeviceTlv.DEVICE_TUPLE,
+      d.name === me.name ? myTuple : tupleFor(d, deps.servers, req.edgeId, server),
+    );
+  }
+  const others = bound.devices.filter((d) => d.name !== me.name);
+  await tellDevices(deps, req.account, others, updateIndication(myTuple), me.name);
+  return {
+    actions: ReplyAction.SET_DEVICE | ReplyAction.SET_CAPABILITIES,
+    device: me.name,
+    capabilities: me.capabilities,
+    frames: responseFrame(req, body),
+  };
+}
+
+function isEmptyPatch(p: DevicePatch): boolean {
+  return Object.keys(p).length === 0;
+}
+
+function sameList(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+async function update(req: RequestEnvelope, deps: DeviceDeps): Promise<ReplyEnvelope> {
+  if (req.account === "" || req.device === "") return errorReply(req, GlobalError.INVALID_STATE);
+  const block = parse(req);
+  if (isFailure(block)) return errorReply(req, block.code);
+  const patch = readDeviceState(block);
+  if (isFailure(patch)) return errorReply(req, patch.code);
+  const server = learnServer(deps, req);
+  const empty = { actions: 0, frames: responseFrame(req, new TlvWriter(0)) };
+  if (isEmptyPatch(patch)) return empty;
+  const updated = await deps.sessions.updateDevice(req.account, req.device, patch);
+  // Gone from the registry (cleaned up as dead, or unbound by another device): not bound any more.
+  if (updated === undefined) return errorReply(req, GlobalError.INVALID_STATE);
+  const devices = await deps.sessions.getDevices(req.account);
+  const tuple = tupleFor(updated, deps.servers, req.edgeId, server);
+  await tellDevices(deps, req.account, devices, updateIndication(tuple), req.device);
+  if (patch.capabilities !== undefined && !sameList(patch.capabilities, req.capabilities)) {
+    return { ...empty, actions: ReplyAction.SET_CAPABILITIES, capabilities: updated.capabilities };
+  }
+  return empty;
+}
+
+async function unbind(req: RequestEnvelope, deps: DeviceDeps): Promise<ReplyEnvelope> {
+  if (req.account === "" || req.device === "") return errorReply(req, GlobalError.INVALID_STATE);
+  const block = parse(req);
+  if (isFailure(block)) return errorReply(req, block.code);
+  const named = readDeviceName(block);
+  if (isFailure(named)) return errorReply(req, named.code);
+  learnServer(deps, req);
+  const ok = responseFrame(req, new TlvWriter(0));
+
+  if (named === "" || named === req.device) {
+    const removed = await deps.sessions.unbindDevice(req.account, req.device, req.connId);
+    if (removed !== undefined) {
+      const rest = await deps.sessions.getDevices(req.account);
+      await tellDevices(deps, req.account, rest, unbindIndication(req.device), req.device);
+    }
+    // Respond, then the edge forgets the device and closes (§4.2: MUST respond, then disconnect).
+    return { actions: ReplyAction.CLEAR_DEVICE | ReplyAction.CLOSE_AFTER, frames: ok };
+  }
+
+  const target = await deps.sessions.getDevice(req.account, named);
+  if (target === undefined) return errorReply(req, GlobalError.INVALID_TLV_VALUE);
+  const frame = unbindIndication(target.name);
+  const kicked = await deliver(
+    deps.bus,
+    target.edgeId,
+    {
+      account: req.account,
+      filter: DeliveryFilter.ONLY_DEVICE,
+      device: target.name,
+      capability: 0,
+      closeAfter: true,
+      frames: frame,
+    },
+    deliveryTimeout(deps),
+  );
+  if (!kicked.ok) {
+    deps.telemetry?.logger.warn(
+      { err: kicked.error, edgeId: target.edgeId },
+      "UNBIND of another device not delivered",
+    );
+  }
+  // Removed whatever the edge said: the requester asked for it, and a dead edge's device must go too.
+  const removed = await deps.sessions.unbindDevice(req.account, target.name, target.connId);
+  if (removed !== undefined) {
+    const rest = await deps.sessions.getDevices(req.account);
+    await tellDevices(deps, req.account, rest, frame, req.device);
+  }
+  return { actions: 0, frames: ok };
+}
+
+/** DEVICE requests → reply. Throws only when a backend fails (the caller answers SERVICE_UNAVAILABLE). */
+export function deviceRequest(req: RequestEnvelope, deps: DeviceDeps): Promise<ReplyEnvelope> {
+  switch (req.type) {
+    case DeviceType.BIND:
+      return bind(req, deps);
+    case DeviceType.UPDATE:
+      return update(req, deps);
+    case DeviceType.UNBIND:
+      return unbind(req, deps);
+    default:
+      return Promise.resolve(errorReply(req, GlobalError.INVALID_TLV_VALUE));
+  }
+}
+
+/**
+ * A device left without UNBIND (its connection closed): remove it if it is still the one `connId`
+ * bound — a late close must not remove a newer device of the same name — and tell the account's
+ * remaining devices. Returns whether it was removed.
+ */
+export async function deviceGone(
+  deps: DeviceDeps,
+  account: string,
+  device: string,
+  connId: string,
+): Promise<boolean> {
+  const removed = await deps.sessions.unbindDevice(account, device, connId);
+  if (removed === undefined) return false;
+  const rest = await deps.sessions.getDevices(account);
+  await tellDevices(deps, account, rest, unbindIndication(device));
+  return true;
+}
