@@ -230,6 +230,30 @@ export function runSessionStoreContract(name: string, make: () => Promise<Sessio
       });
     });
 
+    describe("getDevicesMany", () => {
+      withStore(
+        "reads several accounts at once, in the order asked, repeats and unknowns included",
+        async (s) => {
+          const a = `a-${uid()}`;
+          const b = `b-${uid()}`;
+          await bound(s, sample(a, { connectedAt: 20 }), "y");
+          await bound(s, sample(a, { connectedAt: 10 }), "x");
+          await bound(s, sample(b), "phone");
+          const [ra, rn, rb, ra2] = await s.getDevicesMany([a, `nobody-${uid()}`, b, a]);
+          assert.deepEqual(ra, await s.getDevices(a));
+          assert.deepEqual(
+            ra?.map((d) => d.name),
+            ["x", "y"],
+          );
+          assert.deepEqual(rn, []);
+          assert.deepEqual(rb, await s.getDevices(b));
+          assert.deepEqual(ra2, ra);
+          assert.notEqual(ra2, ra);
+          assert.deepEqual(await s.getDevicesMany([]), []);
+        },
+      );
+    });
+
     describe("unbinding", () => {
       withStore("unbind with the binding connId, without, and with a stale one", async (s) => {
         const acc = `a-${uid()}`;

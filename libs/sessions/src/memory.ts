@@ -124,6 +124,11 @@ export function createMemorySessionStore(opts: { now?: () => number } = {}): Ses
       return decodeAll(account, accounts.get(account));
     },
 
+    async getDevicesMany(list) {
+      alive();
+      return list.map((account) => decodeAll(account, accounts.get(account)));
+    },
+
     async getDevice(account, name) {
       alive();
       const b = accounts.get(account)?.get(name);

@@ -221,6 +221,28 @@ class RedisSessionStore implements SessionStore {
     });
   }
 
+  getDevicesMany(accounts: readonly string[]): Promise<DeviceRecord[][]> {
+    return this.io("getDevicesMany", async () => {
+      if (accounts.length === 0) return [];
+      const unique = [...new Set(accounts)];
+      const pipeline = this.redis.pipeline();
+      for (const account of unique) pipeline.hvalsBuffer(this.devKey(account));
+      const results = (await pipeline.exec()) ?? [];
+      const byAccount = new Map<string, DeviceRecord[]>();
+      for (let i = 0; i < unique.length; i++) {
+        const account = unique[i]!;
+        const [err, values] = results[i] ?? [new Error("missing pipeline result"), null];
+        if (err) throw err;
+        const buffers = values as Buffer[];
+        const out = new Array<DeviceRecord>(buffers.length);
+        for (let j = 0; j < buffers.length; j++) out[j] = decodeDevice(account, buffers[j]!);
+        byAccount.set(account, out.length > 1 ? out.sort(byConnectedAt) : out);
+      }
+      // Copies for repeated accounts, so callers never share one array between two results.
+      return accounts.map((a, i) => (accounts.indexOf(a) === i ? byAccount.get(a)! : [...byAccount.get(a)!]));
+    });
+  }
+
   getDevice(account: string, name: string): Promise<DeviceRecord | undefined> {
     return this.io("getDevice", async () => {
       const b = await this.redis.hgetBuffer(this.devKey(account), name);

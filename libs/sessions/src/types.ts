@@ -96,6 +96,12 @@ export interface SessionStore {
   /** One round trip: this is read for every instant message. */
   getDevices(account: string): Promise<DeviceRecord[]>;
   getDevice(account: string, name: string): Promise<DeviceRecord | undefined>;
+  /**
+   * getDevices for several accounts in one round trip (Redis: one pipeline) — an instant message
+   * reads its recipient's and its sender's devices together. Result i belongs to accounts[i];
+   * an account given twice gets equal lists.
+   */
+  getDevicesMany(accounts: readonly string[]): Promise<DeviceRecord[][]>;
 
   /** The edge is alive until ttlMs from now. Edges must heartbeat before binding devices. */
   heartbeatEdge(edgeId: string, ttlMs: number): Promise<void>;
