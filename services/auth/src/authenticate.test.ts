@@ -196,8 +196,12 @@ describe("AUTHENTICATE", () => {
 
   test("per address: past the limit every account is refused from it and the connection closed", async () => {
     const names = ["a1", "a2", "a3", "a4", "a5"];
-    for (const n of names) {
-      const r = await handleAuthRequest(request(auth(n, "bad")), deps());
+    // Each attempt on a new connection (a new port): the limit is per address, not per connection.
+    for (const [i, n] of names.entries()) {
+      const r = await handleAuthRequest(
+        request(auth(n, "bad"), { remoteAddress: `192.0.2.1:${50000 + i}` }),
+        deps(),
+      );
       assert.equal(r.actions, 0);
     }
     const r = await handleAuthRequest(request(auth("zaphod", "heart of gold")), deps());

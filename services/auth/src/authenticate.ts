@@ -16,6 +16,7 @@ import {
 import type { SessionStore } from "@impp/sessions";
 import type { Store } from "@impp/store";
 import { ACCOUNT_NAME_MAX, normalizeAccountName } from "@impp/store";
+import { loginAddressBucket } from "./address-key.js";
 import { dummyHash, MAX_PASSWORD_BYTES, verifyPassword } from "./passwords.js";
 import {
   asBuffer,
@@ -56,7 +57,8 @@ const MAX_NAME_BYTES = ACCOUNT_NAME_MAX + 1 + 253;
 
 export const rateKeys = {
   account: (canonical: string) => `login:acct:${canonical}`,
-  address: (remoteAddress: string) => `login:addr:${remoteAddress}`,
+  /** Per bucket of addresses (see loginAddressBucket), not per exact remote address. */
+  address: (remoteAddress: string) => `login:addr:${loginAddressBucket(remoteAddress)}`,
 };
 
 interface Credentials {
