@@ -2,15 +2,7 @@
 // actions, compression both ways, SERVICE_UNAVAILABLE, backpressure.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import {
-  type Bus,
-  type DeviceGoneEnvelope,
-  decodeDeviceGone,
-  isEnvelopeError,
-  ReplyAction,
-  type RequestEnvelope,
-  subjects,
-} from "@impp/bus";
+import { type Bus, ReplyAction, type RequestEnvelope, subjects } from "@impp/bus";
 import {
   DeviceType,
   deflateBlock,
@@ -42,6 +34,7 @@ import {
   TestClient,
   tlvs,
   turns,
+  watchDeviceGone,
 } from "./test-support.js";
 
 /** A service whose answers wait until the test releases them (by sequence). */
@@ -75,31 +68,13 @@ function gatedService(bus: Bus, family: number) {
   };
 }
 
-function deviceGoneWatcher(bus: Bus) {
-  const got: DeviceGoneEnvelope[] = [];
-  let wake: (() => void) | undefined;
-  bus.subscribe(subjects.deviceGone, (msg) => {
-    const e = decodeDeviceGone(msg.data);
-    if (isEnvelopeError(e)) throw e;
-    got.push(e);
-    wake?.();
-  });
-  return {
-    got,
-    async next(): Promise<DeviceGoneEnvelope> {
-      while (got.length === 0) await new Promise<void>((r) => (wake = r));
-      return got.shift()!;
-    },
-  };
-}
-
 let stack: Stack;
 let authGate: Promise<void> | undefined;
 let authSeen: RequestEnvelope[];
 let deviceSeen: RequestEnvelope[];
 let im: ReturnType<typeof gatedService>;
 let presence: RequestEnvelope[];
-let gone: ReturnType<typeof deviceGoneWatcher>;
+let gone: ReturnType<typeof watchDeviceGone>;
 
 before(async () => {
   stack = await startStack({ limits: { maxBlockSize: 8192, requestTimeoutMs: 5000 } });
@@ -109,7 +84,7 @@ before(async () => {
   presence = fakeService(stack.bus, Family.PRESENCE, (req, msg) =>
     reply([responseTo(req, new TlvWriter().string(1, msg.headers?.traceparent ?? "none"))]),
   );
-  gone = deviceGoneWatcher(stack.bus);
+  gone = watchDeviceGone(stack.bus);
 });
 after(() => stack.stop());
 
@@ -137,7 +112,7 @@ describe("ordering (§2.4)", () => {
     assert.equal(bind.account, "tricia");
     assert.equal(bind.device, "");
     c.close();
-    await gone.next();
+    await gone.waitFor("tricia");
   });
 
   test("once bound: one request in flight per family, families concurrent, responses out of order", async () => {
@@ -163,7 +138,7 @@ describe("ordering (§2.4)", () => {
     const third = await c.nextTlv();
     assert.deepEqual([third.family, third.sequence], [Family.IM, s1 + 1]);
     c.close();
-    await gone.next();
+    await gone.waitFor("arthur");
   });
 });
 
@@ -193,7 +168,7 @@ describe("the request envelope", () => {
     assert.match(req.connId, /.+/);
     assert.match(tlvs(res).string(1) as string, /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
     c.close();
-    await gone.next();
+    await gone.waitFor("ford");
   });
 });
 
@@ -217,7 +192,7 @@ describe("compression (§2.6)", () => {
     assert.equal(empty.sequence, ping);
     assert.equal(presence.at(-1)!.block.length, 0);
     c.close();
-    await gone.next();
+    await gone.waitFor("zaphod");
   });
 
   test("a zip bomb, a broken zlib stream and inflated TLVs that overrun are INVALID_TLV_LENGTH; the session goes on", async () => {
@@ -244,7 +219,7 @@ describe("compression (§2.6)", () => {
     await c.ping();
     assert.equal(presence.length, before);
     c.close();
-    await gone.next();
+    await gone.waitFor("bomb");
   });
 });
 
@@ -268,7 +243,7 @@ describe("replies", () => {
     assert.equal((await c.nextTlv()).flags, Flags.INDICATION);
     assert.equal((await c.nextTlv()).flags, Flags.RESPONSE);
     await c.expectClose();
-    const g = await gone.next();
+    const g = await gone.waitFor("slartibartfast");
     assert.deepEqual(
       [g.account, g.device, g.reason, g.edgeId],
       ["slartibartfast", "fjord", CloseReason.SERVER_CLOSE, stack.edge.edgeId],
@@ -282,11 +257,13 @@ describe("replies", () => {
     );
     await c.request(Family.AVATAR, 1);
     assert.equal(errorCode(await c.request(Family.IM, ImType.MESSAGE_SEND)), GlobalError.INVALID_STATE);
-    const before = gone.got.length;
     c.close();
     await c.closed;
-    await turns(20);
-    assert.equal(gone.got.length, before);
+    // A later bound connection's device-gone arrives; eddie's never does.
+    const later = await TestClient.bound(stack.edge.ports.plain, "later", "x");
+    later.close();
+    await gone.waitFor("later");
+    assert.equal(gone.got.filter((g) => g.account === "eddie").length, 0);
   });
 });
 
@@ -317,7 +294,7 @@ describe("SERVICE_UNAVAILABLE", () => {
     sub.unsubscribe();
     await c.ping();
     c.close();
-    await gone.next();
+    await gone.waitFor("marvin");
   });
 
   test("a service that does not answer in time", async () => {
@@ -363,6 +340,6 @@ describe("backpressure", () => {
       assert.equal(r.sequence, first + i);
     }
     c.close();
-    await gone.next();
+    await gone.waitFor("flood");
   });
 });

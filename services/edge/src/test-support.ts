@@ -7,6 +7,8 @@ import {
   type Bus,
   type BusMessage,
   createMemoryBus,
+  type DeviceGoneEnvelope,
+  decodeDeviceGone,
   decodeRequest,
   encodeReply,
   isEnvelopeError,
@@ -48,7 +50,7 @@ export function testCert(): Promise<{ key: string; cert: string }> {
   return certPromise;
 }
 
-export type ConfigOverrides = Partial<Omit<Config, "limits" | "heartbeat">> & {
+export type ConfigOverrides = Partial<Omit<Config, "limits">> & {
   limits?: Partial<Config["limits"]>;
 };
 
@@ -509,4 +511,32 @@ export function pipelinedTlsClient(
 /** Lets pending I/O callbacks and timers of 0 ms run `n` times. */
 export async function turns(n = 10): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+}
+
+/** Collects device-gone publications; waitFor resolves with the first one of `account` (consuming it). */
+export function watchDeviceGone(bus: Bus) {
+  const got: DeviceGoneEnvelope[] = [];
+  const wakers = new Set<() => void>();
+  bus.subscribe(subjects.deviceGone, (msg) => {
+    const e = decodeDeviceGone(msg.data);
+    if (isEnvelopeError(e)) throw e;
+    got.push(e);
+    for (const w of wakers) w();
+  });
+  return {
+    got,
+    async waitFor(account: string): Promise<DeviceGoneEnvelope> {
+      for (;;) {
+        const i = got.findIndex((g) => g.account === account);
+        if (i >= 0) return got.splice(i, 1)[0]!;
+        await new Promise<void>((r) => {
+          const w = () => {
+            wakers.delete(w);
+            r();
+          };
+          wakers.add(w);
+        });
+      }
+    },
+  };
 }
