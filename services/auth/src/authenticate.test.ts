@@ -214,6 +214,33 @@ describe("AUTHENTICATE", () => {
     assert.equal(elsewhere.account, "zaphod");
   });
 
+  test("attempts sent all at once cannot outrun the limit: only as many get checked as it allows", async () => {
+    // 3 per account; each attempt from its own address so only the account limit applies.
+    const attempts = Array.from({ length: 8 }, (_, i) =>
+      handleAuthRequest(
+        request(auth("tricia", i === 7 ? "password" : `guess-${i}`), { remoteAddress: `198.51.100.${i}` }),
+        deps(),
+      ),
+    );
+    const replies = await Promise.all(attempts);
+    const answered = replies.filter((r) => r.actions === 0);
+    const closed = replies.filter((r) => r.actions === ReplyAction.CLOSE_AFTER);
+    assert.equal(answered.length, 3);
+    assert.equal(closed.length, 5);
+    assert.equal(
+      replies.filter((r) => r.account !== undefined).length,
+      0,
+      "the right password came too late",
+    );
+  });
+
+  test("concurrent successful logins behind one address are queued, not refused", async () => {
+    const replies = await Promise.all(
+      Array.from({ length: 12 }, () => handleAuthRequest(request(auth("zaphod", "heart of gold")), deps())),
+    );
+    assert.deepEqual(new Set(replies.map((r) => r.account)), new Set(["zaphod"]));
+  });
+
   test("a successful login resets no counter", async () => {
     await handleAuthRequest(request(auth("tricia", "bad")), deps());
     await handleAuthRequest(request(auth("tricia", "password")), deps());

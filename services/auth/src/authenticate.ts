@@ -17,6 +17,7 @@ import type { SessionStore } from "@impp/sessions";
 import type { Store } from "@impp/store";
 import { ACCOUNT_NAME_MAX, normalizeAccountName } from "@impp/store";
 import { loginAddressBucket } from "./address-key.js";
+import { AttemptGate } from "./gate.js";
 import { dummyHash, MAX_PASSWORD_BYTES, verifyPassword } from "./passwords.js";
 import {
   asBuffer,
@@ -34,7 +35,11 @@ export interface AuthenticateDeps {
   config: Pick<Config, "domain" | "limits">;
   /** Server clock in ms (tests); default Date.now. */
   now?: () => number;
+  /** Attempts in progress; default one shared by the whole process. */
+  gate?: AttemptGate;
 }
+
+const sharedGate = new AttemptGate();
 
 /** What happened, for metrics and logs; the wire never tells these apart beyond §4.1's codes. */
 export type AuthOutcome =
@@ -119,28 +124,48 @@ export async function authenticate(req: RequestEnvelope, deps: AuthenticateDeps)
     outcome: "rate_limited",
     ...base,
   });
-  const [byAddress, byAccount] = await Promise.all([
-    deps.sessions.peek(addressKey, limits.loginAddressWindowMs, limits.loginAttemptsPerAddress),
-    accountKey === undefined
-      ? undefined
-      : deps.sessions.peek(accountKey, limits.loginAccountWindowMs, limits.loginAttemptsPerAccount),
-  ]);
-  if (!byAddress.allowed || byAccount?.allowed === false) return limited();
-
-  // Unknown, malformed and disabled accounts verify against the dummy hash: same work, same answer.
-  const account = canonical === undefined ? undefined : await deps.store.accounts.find(canonical);
-  const hash = account?.passwordHash ?? (await dummyHash());
-  const passwordOk = await verifyPassword(hash, creds.password);
-  if (account === undefined || account.disabled || !passwordOk) {
-    // Counted for unknown names too: otherwise only real accounts would lock, which tells them apart.
-    const [a, b] = await Promise.all([
-      deps.sessions.hit(addressKey, limits.loginAddressWindowMs, limits.loginAttemptsPerAddress),
+  const keys = accountKey === undefined ? [addressKey] : [addressKey, accountKey];
+  const gate = deps.gate ?? sharedGate;
+  for (;;) {
+    const [byAddress, byAccount] = await Promise.all([
+      deps.sessions.peek(addressKey, limits.loginAddressWindowMs, limits.loginAttemptsPerAddress),
       accountKey === undefined
         ? undefined
-        : deps.sessions.hit(accountKey, limits.loginAccountWindowMs, limits.loginAttemptsPerAccount),
+        : deps.sessions.peek(accountKey, limits.loginAccountWindowMs, limits.loginAttemptsPerAccount),
     ]);
-    // A concurrent attempt may have used up the last slot between peek and hit.
-    if (!a.allowed || b?.allowed === false) return limited();
+    if (!byAddress.allowed || byAccount?.allowed === false) return limited();
+    const addressRoom = byAddress.count + gate.count(addressKey) < limits.loginAttemptsPerAddress;
+    const accountRoom =
+      accountKey === undefined ||
+      (byAccount?.count ?? 0) + gate.count(accountKey) < limits.loginAttemptsPerAccount;
+    if (addressRoom && accountRoom) break;
+    // Attempts in progress could use up the rest: wait for one to finish, then look again.
+    await gate.released();
+  }
+  gate.enter(keys);
+  let failed: boolean;
+  let account: Awaited<ReturnType<Store["accounts"]["find"]>>;
+  try {
+    // Unknown, malformed and disabled accounts verify against the dummy hash: same work, same answer.
+    account = canonical === undefined ? undefined : await deps.store.accounts.find(canonical);
+    const hash = account?.passwordHash ?? (await dummyHash());
+    const passwordOk = await verifyPassword(hash, creds.password);
+    failed = account === undefined || account.disabled || !passwordOk;
+    if (failed) {
+      // Counted for unknown names too: otherwise only real accounts would lock, which tells them apart.
+      const [a, b] = await Promise.all([
+        deps.sessions.hit(addressKey, limits.loginAddressWindowMs, limits.loginAttemptsPerAddress),
+        accountKey === undefined
+          ? undefined
+          : deps.sessions.hit(accountKey, limits.loginAccountWindowMs, limits.loginAttemptsPerAccount),
+      ]);
+      // Another instance's attempt may have used up the last slot meanwhile.
+      if (!a.allowed || b?.allowed === false) return limited();
+    }
+  } finally {
+    gate.leave(keys);
+  }
+  if (failed || account === undefined) {
     return {
       reply: errorReply(req, StreamError.AUTHENTICATION_INVALID),
       outcome: "bad_credentials",

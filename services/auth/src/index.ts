@@ -15,5 +15,6 @@ export {
   authenticate,
   rateKeys,
 } from "./authenticate.js";
+export { AttemptGate } from "./gate.js";
 export { hashPassword, MAX_PASSWORD_BYTES, verifyPassword } from "./passwords.js";
 export { type AuthDeps, type AuthService, handleAuthRequest, start } from "./service.js";
