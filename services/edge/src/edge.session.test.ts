@@ -185,3 +185,34 @@ describe("TLS-first listener", () => {
     c.close();
   });
 });
+
+describe("server settings and hostile handshakes", () => {
+  test("with compression off in config, FEATURES_SET leaves the bit out and the session stays uncompressed", async () => {
+    const s = await startStack({ compression: false });
+    fakeAuth(s.bus);
+    fakeDevice(s.bus);
+    const c = await TestClient.connect(s.edge.ports.plain);
+    await c.version();
+    const res = await c.startTls(Feature.TLS | Feature.COMPRESSION);
+    assert.deepEqual(res.wire, Buffer.from([0, 1, 0, 2, 0, 1]));
+    assert.equal(c.compression, false);
+    await c.login("plain", "text", [1]);
+    const pong = await c.ping();
+    assert.deepEqual(pong.wire, pong.block);
+    c.close();
+    await s.stop();
+  });
+
+  test("bytes that are not a TLS handshake after FEATURES_SET close that connection only", async () => {
+    const other = await TestClient.open(stack.edge.ports.plain);
+    const c = await TestClient.connect(stack.edge.ports.plain);
+    await c.version();
+    const res = await c.request(Family.STREAM, StreamType.FEATURES_SET, featuresBlock(Feature.TLS));
+    assert.equal(res.flags, Flags.RESPONSE);
+    c.write(frameBytes(0, Family.STREAM, StreamType.PING, 1, Buffer.alloc(0)));
+    c.write(Buffer.alloc(300, 0x41));
+    await c.closed;
+    await other.ping();
+    other.close();
+  });
+});

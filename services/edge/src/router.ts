@@ -10,7 +10,20 @@ import {
   subjects,
 } from "@impp/bus";
 import { familyName, typeName } from "@impp/protocol";
-import { injectContext, type Metrics, SpanStatusCode, type Tracer, withSpan } from "@impp/telemetry";
+import {
+  extractContext,
+  injectContext,
+  type Metrics,
+  SpanStatusCode,
+  type Tracer,
+  withSpan,
+} from "@impp/telemetry";
+
+/**
+ * Each client request starts its own trace. Explicitly the root context: the ambient async context
+ * (a promise chain of the connection's previous request) must not make one request a child of another.
+ */
+const ROOT = extractContext(undefined);
 
 export interface RouteRequest {
   readonly flags: number;
@@ -50,7 +63,7 @@ export class Router {
     return withSpan(
       this.deps.tracer,
       `edge ${fam} ${typeName(req.family, req.type)}`,
-      undefined,
+      ROOT,
       { "impp.family": fam, "impp.type": req.type, "impp.sequence": req.sequence, "impp.conn": req.connId },
       async (span) => {
         const started = performance.now();

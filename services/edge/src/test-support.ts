@@ -253,6 +253,8 @@ export class TestClient {
   private readonly queue: Msg[] = [];
   private waiter: ((m: Msg | null) => void) | undefined;
   private ended = false;
+  /** Set when the server sent bytes that are not IMPP; the client then closes. */
+  garbage: ProtocolError | undefined;
   readonly closed: Promise<void>;
   private markClosed!: () => void;
   /** Random start, as real clients do (and so sequences differ between test clients). */
@@ -318,14 +320,23 @@ export class TestClient {
     for (;;) {
       const f = this.decoder.next();
       if (f === null) return;
-      if (f instanceof ProtocolError) throw f;
+      if (f instanceof ProtocolError) {
+        // Not IMPP (a TLS alert after a failed handshake…): what the test sees is the close.
+        this.garbage = f;
+        this.socket.destroy();
+        return;
+      }
       let m: Msg;
       if (f.channel === 1) m = f;
       else {
         let block = f.block;
         if (this.compression && block.length > 0) {
           const r = inflateBlock(block, 64 * 1024 * 1024);
-          if (r instanceof ProtocolError) throw r;
+          if (r instanceof ProtocolError) {
+            this.garbage = r;
+            this.socket.destroy();
+            return;
+          }
           block = r;
         }
         m = {
