@@ -227,6 +227,9 @@ async function unbind(req: RequestEnvelope, deps: DeviceDeps): Promise<ReplyEnve
   const target = await deps.sessions.getDevice(req.account, named);
   if (target === undefined) return errorReply(req, GlobalError.INVALID_TLV_VALUE);
   const frame = unbindIndication(target.name);
+  // Remove before kicking: the kicked connection's close makes its edge report device-gone, and
+  // that report must find nothing left to announce — else the requester would hear of it too.
+  const removed = await deps.sessions.unbindDevice(req.account, target.name, target.connId);
   const kicked = await deliver(
     deps.bus,
     target.edgeId,
@@ -247,7 +250,6 @@ async function unbind(req: RequestEnvelope, deps: DeviceDeps): Promise<ReplyEnve
     );
   }
   // Removed whatever the edge said: the requester asked for it, and a dead edge's device must go too.
-  const removed = await deps.sessions.unbindDevice(req.account, target.name, target.connId);
   if (removed !== undefined) {
     const rest = await deps.sessions.getDevices(req.account);
     await tellDevices(deps, req.account, rest, frame, req.device);
