@@ -23,11 +23,43 @@ export interface CommandEntry {
 
 // Adding a command: one line here, and src/commands/<name>.ts exporting `help` and `run`.
 export const commands: Readonly<Record<string, CommandEntry>> = {
+  serve: { summary: "run the server (all roles embedded by default)", load: () => serveModule() },
+  user: {
+    summary: "add, list, change or remove accounts (server running or not)",
+    load: async () => {
+      const m = await import("./commands/user.js");
+      return { help: m.userHelp, run: (args, io) => m.user(args, { stdin: io.stdin }) };
+    },
+  },
+  migrate: {
+    summary: "bring the database schema up to date",
+    load: async () => {
+      const m = await import("./commands/migrate.js");
+      return { help: m.migrateHelp, run: (args) => m.migrate(args) };
+    },
+  },
+  config: {
+    summary: "the settings reference, or --check this environment",
+    load: () => import("./commands/config.js"),
+  },
   decode: {
     summary: "decode IMPP messages from hex (readable or --json)",
     load: () => import("./commands/decode.js"),
   },
 };
+
+async function serveModule(): Promise<CommandModule> {
+  const m = await import("./commands/serve.js");
+  return {
+    help: m.serveHelp,
+    run: async (args) => {
+      const code = await m.serve(args);
+      // Everything is stopped by now; a library that keeps a handle open must not keep the process up.
+      setTimeout(() => process.exit(code), 2000).unref();
+      return code;
+    },
+  };
+}
 
 export function usage(): string {
   const width = Math.max(...Object.keys(commands).map((n) => n.length));

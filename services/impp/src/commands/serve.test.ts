@@ -1,0 +1,64 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { ImppClient } from "@impp/client";
+import { renderSettingsMarkdown } from "@impp/config";
+import { BIN, freePort } from "../testing/cluster.js";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../..");
+
+test("impp serve on a fresh folder: certificate made, banner says how to add a user, SIGTERM drains and exits 0", async () => {
+  const dataDir = await mkdtemp(path.join(tmpdir(), "impp-serve-"));
+  const port = await freePort();
+  const child = spawn(process.execPath, [BIN, "serve"], {
+    env: {
+      ...process.env,
+      IMPP_DATA_DIR: dataDir,
+      IMPP_PORT: String(port),
+      IMPP_HOST: "127.0.0.1",
+      IMPP_HTTP_PORT: "0",
+      IMPP_DRAIN_GRACE_MS: "500",
+      IMPP_LOG_LEVEL: "silent",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no banner:\n${out}`)), 30_000);
+      child.stdout.on("data", () => {
+        if (out.includes("Stop with")) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+      child.once("exit", (code) => reject(new Error(`exited ${code}:\n${out}`)));
+    });
+    assert.match(out, /generated a self-signed certificate/);
+    assert.match(out, /No users yet/);
+    assert.match(out, /impp user add/);
+    assert.ok(existsSync(path.join(dataDir, "tls", "cert.pem")));
+    const c = await ImppClient.connect({ host: "127.0.0.1", port, rejectUnauthorized: false });
+    assert.equal((await c.ping()).isError, false);
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    child.kill("SIGTERM");
+    const info = await c.waitClosed(10_000);
+    assert.equal(info.initiator, "server");
+    assert.equal(await exited, 0);
+  } finally {
+    child.kill("SIGKILL");
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+test("docs/configuration.md is the rendered settings table (regenerate with `npx impp config --markdown > docs/configuration.md`)", async () => {
+  const doc = await readFile(path.join(root, "docs", "configuration.md"), "utf8");
+  assert.equal(doc, renderSettingsMarkdown());
+});

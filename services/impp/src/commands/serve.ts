@@ -1,0 +1,93 @@
+import { type Config, ConfigError, loadConfig } from "@impp/config";
+import { type ServerHandle, startServer } from "../runtime.js";
+
+export const serveHelp = `impp serve — run the server
+
+Runs the roles named in IMPP_ROLES (default: all) in this process. With no
+IMPP_NATS_URL / IMPP_REDIS_URL / IMPP_DATABASE_URL everything is embedded:
+in-process bus and live state, PGlite in IMPP_DATA_DIR (default ./.impp), and a
+self-signed certificate made there on first start. See \`impp help config\`.
+
+SIGTERM drains (clients are told to reconnect elsewhere, then closed after
+IMPP_DRAIN_GRACE_MS); SIGINT stops at once.`;
+
+export async function serve(_args: string[], out = process.stdout, err = process.stderr): Promise<number> {
+  const config = loadConfig(process.env);
+  if (config instanceof ConfigError) {
+    err.write(`impp serve: invalid configuration\n${config.message}\n`);
+    return 2;
+  }
+  let server: ServerHandle;
+  try {
+    server = await startServer(config);
+  } catch (e) {
+    err.write(`impp serve: could not start: ${(e as Error).message}\n`);
+    return 1;
+  }
+  out.write(await banner(server, config));
+
+  return await new Promise<number>((resolve) => {
+    let stopping = false;
+    const finish = (how: "drain" | "stop") => {
+      if (stopping) {
+        // A second signal means "now": the operator does not want to wait for the grace period.
+        process.exit(1);
+      }
+      stopping = true;
+      out.write(how === "drain" ? "draining…\n" : "stopping…\n");
+      const done = how === "drain" ? server.drain() : server.stop();
+      done.then(
+        () => resolve(0),
+        (e: unknown) => {
+          err.write(`impp serve: error while stopping: ${(e as Error).message}\n`);
+          resolve(1);
+        },
+      );
+    };
+    process.once("SIGTERM", () => finish("drain"));
+    process.once("SIGINT", () => finish("stop"));
+  });
+}
+
+async function banner(server: ServerHandle, config: Config): Promise<string> {
+  const lines: string[] = [];
+  const mode = (real: string | undefined, embedded: string) => (real ? "external" : embedded);
+  lines.push(`impp: serving roles ${config.roles.join(", ")} (pid ${process.pid})`);
+  lines.push(
+    `  bus: ${mode(config.natsUrl, "in-process")}, live state: ${mode(config.redisUrl, "in-process")}, ` +
+      `database: ${server.store ? (server.store.kind === "pglite" ? `embedded in ${config.dataDir}` : "PostgreSQL") : "none (no auth role)"}`,
+  );
+  if (server.edge) {
+    const { plain, tls } = server.edge.ports;
+    lines.push(
+      `  IMPP on ${config.host}:${plain} (TLS started in-band)${tls ? `, TLS-first on ${config.host}:${tls}` : ""}`,
+    );
+  }
+  if (server.tls) {
+    const how =
+      server.tls.source === "generated"
+        ? "generated a self-signed certificate"
+        : server.tls.source === "data-dir"
+          ? "self-signed certificate"
+          : "certificate";
+    lines.push(`  TLS: ${how} at ${server.tls.certPath}`);
+  }
+  if (server.http) lines.push(`  health and metrics: http://${config.host}:${server.http.port}/metrics`);
+  if (server.store) {
+    const users = await server.store.accounts.count();
+    if (users === 0) {
+      lines.push("");
+      lines.push("No users yet. Add one (the server may keep running):");
+      lines.push("  npx impp user add alice --password 'a long secret'");
+    } else {
+      lines.push(`  ${users} user(s); manage them with \`npx impp user list|add|passwd|remove\``);
+    }
+  }
+  if (server.edge) {
+    lines.push(
+      `Connect an IMPP client (e.g. Trillian) to ${config.serverName.replace(/:\d+$/, "")}:${server.edge.ports.plain}.`,
+    );
+  }
+  lines.push("Stop with Ctrl-C (SIGINT) or drain with SIGTERM.");
+  return `${lines.join("\n")}\n`;
+}
