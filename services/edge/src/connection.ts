@@ -494,6 +494,13 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView {
   private readonly onSecure = (): void => {
     this.handshakeDeadline = 0;
     this.upgrading = false;
+    // Input is only read while not upgrading: anything that came in before this event waits in the decoder.
+    if (this.decoder.buffered === 0) return;
+    try {
+      this.readFrames();
+    } catch (e) {
+      this.onInternalError(e);
+    }
   };
 
   private takeLeftover(): Buffer {
