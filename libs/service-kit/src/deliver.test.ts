@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { afterEach, beforeEach, describe, test } from "node:test";
+import {
+  type Bus,
+  BusError,
+  createMemoryBus,
+  type DeliveryEnvelope,
+  DeliveryFilter,
+  EnvelopeError,
+  subjects,
+} from "@impp/bus";
+import { byEdge, deliver } from "./deliver.js";
+import { fakeEdge } from "./testing.js";
+
+const envelope: DeliveryEnvelope = {
+  account: "tricia",
+  filter: DeliveryFilter.EXCEPT_DEVICE,
+  device: "laptop",
+  capability: 1,
+  closeAfter: false,
+  frames: Buffer.from([1, 2, 3]),
+};
+
+describe("deliver", () => {
+  let bus: Bus;
+  beforeEach(() => {
+    bus = createMemoryBus();
+  });
+  afterEach(() => bus.close());
+
+  test("acked: the edge gets the envelope as sent and its count comes back", async () => {
+    const edge = fakeEdge(bus, "edge-a");
+    edge.delivered = 3;
+    assert.deepEqual(await deliver(bus, "edge-a", envelope, 5000), {
+      ok: true,
+      edgeId: "edge-a",
+      delivered: 3,
+    });
+    assert.equal(edge.received.length, 1);
+    assert.deepEqual(
+      { ...edge.received[0], frames: [...edge.received[0]!.frames] },
+      { ...envelope, frames: [1, 2, 3] },
+    );
+  });
+
+  test("an ack of 0 is a success that delivered to nobody (the caller decides)", async () => {
+    fakeEdge(bus, "edge-a").delivered = 0;
+    assert.deepEqual(await deliver(bus, "edge-a", envelope, 5000), {
+      ok: true,
+      edgeId: "edge-a",
+      delivered: 0,
+    });
+  });
+
+  test("no edge listening: a NO_RESPONDERS failure, not an exception", async () => {
+    const r = await deliver(bus, "edge-gone", envelope, 5000);
+    assert.equal(r.ok, false);
+    assert.equal(r.edgeId, "edge-gone");
+    assert.ok(!r.ok && r.error instanceof BusError && r.error.kind === "NO_RESPONDERS");
+  });
+
+  test("an edge that never answers: a TIMEOUT failure", async () => {
+    bus.subscribe(subjects.edge("edge-mute"), () => {});
+    const r = await deliver(bus, "edge-mute", envelope, 50);
+    assert.ok(!r.ok && r.error instanceof BusError && r.error.kind === "TIMEOUT");
+  });
+
+  test("an answer that is not an ack: a failure carrying the envelope error", async () => {
+    bus.subscribe(subjects.edge("edge-odd"), (msg) => {
+      msg.respond(Buffer.from([7, 7]));
+    });
+    const r = await deliver(bus, "edge-odd", envelope, 5000);
+    assert.ok(!r.ok && r.error instanceof EnvelopeError);
+  });
+
+  test("an envelope that cannot be encoded: a failure, nothing sent", async () => {
+    const edge = fakeEdge(bus, "edge-a");
+    const r = await deliver(bus, "edge-a", { ...envelope, filter: 99 }, 5000);
+    assert.equal(r.ok, false);
+    assert.equal(edge.received.length, 0);
+  });
+});
+
+test("byEdge: one group per edge, devices in their original order", () => {
+  const devices = [
+    { name: "a1", edgeId: "a" },
+    { name: "b1", edgeId: "b" },
+    { name: "a2", edgeId: "a" },
+  ];
+  const groups = byEdge(devices);
+  assert.deepEqual([...groups.keys()], ["a", "b"]);
+  assert.deepEqual(
+    groups.get("a")?.map((d) => d.name),
+    ["a1", "a2"],
+  );
+  assert.deepEqual(
+    groups.get("b")?.map((d) => d.name),
+    ["b1"],
+  );
+  assert.equal(byEdge([]).size, 0);
+});
