@@ -26,6 +26,8 @@ export interface Config {
   dataDir: string;
   natsUrl?: string;
   redisUrl?: string;
+  /** Prefix of every Redis key (IMPP_REDIS_PREFIX). */
+  redisPrefix: string;
   databaseUrl?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -160,6 +162,7 @@ export function loadConfig(
     serverName: read(S.serverName, defaultServerName),
     domain: read(S.domain, "localhost"),
     compression: read(S.compression, true),
+    redisPrefix: read(S.redisPrefix, "impp:"),
     limits,
     heartbeat,
     logLevel: read(S.logLevel, "info"),

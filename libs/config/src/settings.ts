@@ -144,6 +144,14 @@ export const S = {
     description: "Redis server (redis:// or rediss://) for live state; unset = in-process sessions.",
     parse: url(["redis:", "rediss:"]),
   },
+  redisPrefix: {
+    name: "IMPP_REDIS_PREFIX",
+    default: "impp:",
+    group: "Deployment",
+    description:
+      "Prefix of every Redis key this server writes, so several IMPP networks (or test runs) can share one Redis.",
+    parse: nonEmpty,
+  },
   databaseUrl: {
     name: "IMPP_DATABASE_URL",
     default: undefined,

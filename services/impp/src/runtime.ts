@@ -75,7 +75,7 @@ export async function startServer(config: Config): Promise<ServerHandle> {
     cleanup.push(() => bus.close());
 
     const sessions = config.redisUrl
-      ? await connectRedisSessionStore({ url: config.redisUrl })
+      ? await connectRedisSessionStore({ url: config.redisUrl, keyPrefix: config.redisPrefix })
       : createMemorySessionStore();
     cleanup.push(() => sessions.close());
 

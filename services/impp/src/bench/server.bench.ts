@@ -23,7 +23,7 @@ const USERS = 100; // accounts the connection test spreads its devices over
 const PASSWORD = "bench password";
 
 const SERVER_ENV: Record<string, string> = {
-  IMPP_MAX_DEVICES: String(Math.ceil(Math.max(...STEPS) / USERS) + 10),
+  IMPP_MAX_DEVICES: String(Math.ceil(Math.max(...STEPS, 200, 2 * PAIRS) / USERS) + 10),
   IMPP_MAX_CONNECTIONS: "200000",
   IMPP_IDLE_TIMEOUT_MS: "3600000",
   IMPP_LOGIN_ATTEMPTS_PER_ADDRESS: "1000000",
@@ -114,14 +114,21 @@ async function benchMode(mode: ClusterMode): Promise<void> {
       });
     };
 
-    // Warm up (JIT, pools), then take the baseline with nobody connected.
-    const warm = await pool(50, 16, (i) => connect(i), "warming up");
+    // Warm up (JIT, pools, argon2's memory), then take the baseline with nobody connected.
+    // Memory per connection is read off the processes that hold the connections (the edges):
+    // in the embedded mode that process also hashes passwords, so the marginal figure between
+    // steps is the one to trust there.
+    const edgePids = cluster.edges.map((e) => e.pid);
+    const warm = await pool(200, CONCURRENCY, (i) => connect(i), "warming up");
     await Promise.all(warm.map((c) => c.close()));
-    await sleep(1500);
-    const base = sumStat(cluster.pids());
-    line(`server RSS with no connections: ${mb(base.rss)}`);
+    await sleep(5000);
+    const base = sumStat(edgePids);
+    line(
+      `edge RSS with no connections: ${mb(base.rss)} (all server processes: ${mb(sumStat(cluster.pids()).rss)})`,
+    );
 
     // Connection rate and memory per idle bound connection.
+    let prev = { n: 0, rss: base.rss };
     for (const target of STEPS) {
       const start = clients.length;
       const t0 = performance.now();
@@ -133,12 +140,14 @@ async function benchMode(mode: ClusterMode): Promise<void> {
       );
       const secs = (performance.now() - t0) / 1000;
       clients.push(...opened);
-      await sleep(2000);
-      const now = sumStat(cluster.pids());
+      await sleep(3000);
+      const now = sumStat(edgePids);
       line(
-        `${target} connections: ${(opened.length / secs).toFixed(0)} connections/s (TLS + login + bind), ` +
-          `server RSS ${mb(now.rss)}, ${kb((now.rss - base.rss) / target)} per idle bound connection`,
+        `${target} connections: ${(opened.length / secs).toFixed(0)} connections/s (TLS + login + bind); ` +
+          `edge RSS ${mb(now.rss)}: ${kb((now.rss - base.rss) / target)} per idle bound connection ` +
+          `(${kb((now.rss - prev.rss) / (target - prev.n))} each for the last ${target - prev.n})`,
       );
+      prev = { n: target, rss: now.rss };
     }
     progress("closing connections…");
     await Promise.all(clients.splice(0).map((c) => c.close().catch(() => {})));
@@ -162,6 +171,7 @@ async function benchMode(mode: ClusterMode): Promise<void> {
       });
     }
     const before = sumStat(cluster.pids());
+    const clientCpu0 = process.cpuUsage();
     const t0 = performance.now();
     const deadline = t0 + SECONDS * 1000;
     const ticker = setInterval(() => progress(`IM: ${delivered} delivered`), 500);
@@ -183,6 +193,7 @@ async function benchMode(mode: ClusterMode): Promise<void> {
     clearInterval(ticker);
     await sleep(500);
     const after = sumStat(cluster.pids());
+    const clientCpu = process.cpuUsage(clientCpu0);
     progress("");
     latencies.sort((a, b) => a - b);
     const pct = (p: number) =>
@@ -195,7 +206,9 @@ async function benchMode(mode: ClusterMode): Promise<void> {
     );
     line(
       `server CPU ${cpu.toFixed(2)} s over the run (${(cpu / elapsed).toFixed(2)} cores): ` +
-        `${(delivered / cpu).toFixed(0)} messages per server CPU-second`,
+        `${(delivered / cpu).toFixed(0)} messages per server CPU-second; ` +
+        `the benchmark's own client used ${((clientCpu.user + clientCpu.system) / 1e6 / elapsed).toFixed(2)} cores ` +
+        `(NATS, Redis and PostgreSQL not counted)`,
     );
   } finally {
     progress("stopping…");

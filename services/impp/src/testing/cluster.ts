@@ -204,6 +204,8 @@ async function distributed(
     ...BASE_ENV,
     IMPP_NATS_URL: natsUrl,
     IMPP_REDIS_URL: redisUrl,
+    // Its own Redis keys: runs sharing a Redis never see each other's devices.
+    IMPP_REDIS_PREFIX: `impp-${tag}:`,
     IMPP_DATABASE_URL: databaseUrl,
     IMPP_DATA_DIR: dataDir,
     IMPP_TLS_CERT: tls.certPath,
