@@ -2,12 +2,13 @@ import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { ReplyAction } from "@impp/bus";
 import { GlobalError, StreamError, StreamTlv, TlvBlock, TlvWriter } from "@impp/protocol";
+import { errorCode, only, testConfig } from "@impp/service-kit/testing";
 import { createMemorySessionStore, type SessionStore } from "@impp/sessions";
 import { openStore, type Store } from "@impp/store";
 import { createAccountsAdmin } from "./admin.js";
 import { rateKeys } from "./authenticate.js";
 import { handleAuthRequest } from "./service.js";
-import { errorCode, only, request, testConfig } from "./test-support.js";
+import { request } from "./test-support.js";
 
 const config = testConfig({
   IMPP_DOMAIN: "example.org",

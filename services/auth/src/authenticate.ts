@@ -13,12 +13,6 @@ import {
   TlvBlock,
   TlvWriter,
 } from "@impp/protocol";
-import type { SessionStore } from "@impp/sessions";
-import type { Store } from "@impp/store";
-import { ACCOUNT_NAME_MAX, normalizeAccountName } from "@impp/store";
-import { loginAddressBucket } from "./address-key.js";
-import { AttemptGate } from "./gate.js";
-import { dummyHash, MAX_PASSWORD_BYTES, verifyPassword } from "./passwords.js";
 import {
   asBuffer,
   errorReply,
@@ -27,7 +21,13 @@ import {
   isFailure,
   RequestFailure,
   responseFrame,
-} from "./request.js";
+} from "@impp/service-kit";
+import type { SessionStore } from "@impp/sessions";
+import type { Store } from "@impp/store";
+import { ACCOUNT_NAME_MAX, normalizeAccountName } from "@impp/store";
+import { loginAddressBucket } from "./address-key.js";
+import { AttemptGate } from "./gate.js";
+import { dummyHash, MAX_PASSWORD_BYTES, verifyPassword } from "./passwords.js";
 
 export interface AuthenticateDeps {
   store: Store;

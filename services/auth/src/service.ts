@@ -1,12 +1,12 @@
 import type { Bus, ReplyEnvelope, RequestEnvelope } from "@impp/bus";
 import type { Config } from "@impp/config";
 import { Family } from "@impp/protocol";
+import { safely, serveFamily } from "@impp/service-kit";
 import type { SessionStore } from "@impp/sessions";
 import type { Store } from "@impp/store";
 import type { Telemetry } from "@impp/telemetry";
 import { type AuthenticateDeps, authenticate } from "./authenticate.js";
 import { dummyHash } from "./passwords.js";
-import { safely, serveFamily } from "./serve.js";
 
 export interface AuthDeps {
   bus: Bus;
