@@ -46,6 +46,7 @@ describe("loadConfig defaults", () => {
       serverName: "node.a.local:3158",
       domain: "localhost",
       compression: true,
+      redisPrefix: "impp:",
       limits: {
         maxBlockSize: 262144,
         idleTimeoutMs: 300000,
@@ -193,6 +194,7 @@ describe("loadConfig parses every variable", () => {
           "IMPP_TLS_KEY",
           "IMPP_EDGE_ID",
           "IMPP_DOMAIN",
+          "IMPP_REDIS_PREFIX",
         ].includes(s.name)
       )
         continue;
@@ -251,6 +253,10 @@ describe("loadConfig rejects bad values, naming each", () => {
   test("roles: unknown, empty", () => {
     assert.match(problemOf({ IMPP_ROLES: "edge,bogus,x" }, "IMPP_ROLES"), /unknown entries bogus, x/);
     assert.match(problemOf({ IMPP_ROLES: " , " }, "IMPP_ROLES"), /at least one/);
+  });
+
+  test("a Redis prefix with spaces", () => {
+    assert.match(problemOf({ IMPP_REDIS_PREFIX: "my prefix:" }, "IMPP_REDIS_PREFIX"), /spaces/);
   });
 
   test("edge id, server name, domain, log level", () => {
