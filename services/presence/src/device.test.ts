@@ -2,10 +2,11 @@ import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, test } from "node:test";
 import { type Bus, createMemoryBus, DeliveryFilter, ReplyAction } from "@impp/bus";
 import { DeviceError, DeviceTlv, DeviceType, GlobalError, Status, TlvBlock, TlvWriter } from "@impp/protocol";
+import { errorCode, type FakeEdge, fakeEdge, frames, only, testConfig } from "@impp/service-kit/testing";
 import { createMemorySessionStore, type SessionStore } from "@impp/sessions";
 import { type DeviceDeps, deviceGone } from "./device.js";
 import { handleDeviceRequest } from "./service.js";
-import { errorCode, type FakeEdge, fakeEdge, frames, only, request, testConfig } from "./test-support.js";
+import { request } from "./test-support.js";
 
 const config = testConfig({ IMPP_MAX_DEVICES: "3" });
 

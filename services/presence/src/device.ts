@@ -15,18 +15,19 @@ import {
   TlvBlock,
   TlvWriter,
 } from "@impp/protocol";
-import type { DevicePatch, DeviceRecord, SessionStore } from "@impp/sessions";
-import type { Telemetry } from "@impp/telemetry";
-import { byEdge, deliver } from "./deliver.js";
-import { readClient, readDeviceName, readDeviceState } from "./fields.js";
 import {
   asBuffer,
+  byEdge,
+  deliver,
   errorReply,
   fromProtocolError,
   isFailure,
   type RequestFailure,
   responseFrame,
-} from "./request.js";
+} from "@impp/service-kit";
+import type { DevicePatch, DeviceRecord, SessionStore } from "@impp/sessions";
+import type { Telemetry } from "@impp/telemetry";
+import { readClient, readDeviceName, readDeviceState } from "./fields.js";
 import { tupleFor } from "./servers.js";
 
 export interface DeviceDeps {

@@ -1,7 +1,7 @@
 // Reading DEVICE request TLVs: every value is hostile, every limit is §6's or named here.
 import { DeviceTlv, ProtocolError, Status, type TlvBlock } from "@impp/protocol";
+import { fromProtocolError, invalidValue, isFailure, type RequestFailure } from "@impp/service-kit";
 import { type DevicePatch, MAX_DEVICE_NAME } from "@impp/sessions";
-import { fromProtocolError, invalidValue, isFailure, type RequestFailure } from "./request.js";
 
 /** §6: STATUS_MESSAGE ≤ 1024 bytes. */
 export const MAX_STATUS_MESSAGE_BYTES = 1024;

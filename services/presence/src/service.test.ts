@@ -12,10 +12,11 @@ import {
   subjects,
 } from "@impp/bus";
 import { DeviceTlv, DeviceType, Family, TlvBlock, TlvWriter } from "@impp/protocol";
+import { type FakeEdge, fakeEdge, frames, only, testConfig } from "@impp/service-kit/testing";
 import { createMemorySessionStore, type SessionStore } from "@impp/sessions";
 import { createTelemetry, type Telemetry } from "@impp/telemetry";
 import { type PresenceService, start } from "./service.js";
-import { type FakeEdge, fakeEdge, frames, only, request, testConfig } from "./test-support.js";
+import { request } from "./test-support.js";
 
 // A long interval: the test drives sweeps itself, so the timer never races it.
 const config = testConfig({ IMPP_EDGE_HEARTBEAT_MS: "600000", IMPP_EDGE_TTL_MS: "1200000" });

@@ -3,11 +3,11 @@ import type { Bus, ReplyEnvelope, RequestEnvelope } from "@impp/bus";
 import { subjects } from "@impp/bus";
 import type { Config } from "@impp/config";
 import { Family } from "@impp/protocol";
+import { safely, serveFamily } from "@impp/service-kit";
 import type { SessionStore } from "@impp/sessions";
 import type { Telemetry } from "@impp/telemetry";
 import { onDeviceGone, sweepDeadEdges } from "./cleanup.js";
 import { type DeviceDeps, deviceRequest } from "./device.js";
-import { safely, serveFamily } from "./serve.js";
 
 export interface PresenceDeps {
   bus: Bus;
