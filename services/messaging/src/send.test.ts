@@ -11,10 +11,11 @@ import {
   TlvWriter,
   TypingState,
 } from "@impp/protocol";
+import { errorCode, type FakeEdge, fakeEdge, only, testConfig } from "@impp/service-kit/testing";
 import { createMemorySessionStore, type SessionStore } from "@impp/sessions";
 import type { MessagingDeps } from "./send.js";
 import { handleImRequest } from "./service.js";
-import { errorCode, type FakeEdge, fakeEdge, only, request, testConfig } from "./test-support.js";
+import { request } from "./test-support.js";
 
 const config = testConfig({ IMPP_DOMAIN: "example.org" });
 const NOW = 1_700_000_000_500;

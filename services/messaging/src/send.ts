@@ -15,19 +15,21 @@ import {
   TlvBlock,
   TlvWriter,
 } from "@impp/protocol";
-import type { DeviceRecord, SessionStore } from "@impp/sessions";
-import type { Telemetry } from "@impp/telemetry";
-import { normalizeAddress } from "./address.js";
-import { byEdge, type DeliveryOutcome, deliver } from "./deliver.js";
 import {
   asBuffer,
+  byEdge,
+  type DeliveryOutcome,
+  deliver,
   errorReply,
   fromProtocolError,
   invalidValue,
   isFailure,
   RequestFailure,
   responseFrame,
-} from "./request.js";
+} from "@impp/service-kit";
+import type { DeviceRecord, SessionStore } from "@impp/sessions";
+import type { Telemetry } from "@impp/telemetry";
+import { normalizeAddress } from "./address.js";
 
 /** §4.4 [decision]: MESSAGE_ID is opaque, 1–16 bytes. */
 export const MAX_MESSAGE_ID_BYTES = 16;

@@ -2,10 +2,11 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createMemoryBus, decodeReply, encodeRequest, isEnvelopeError, subjects } from "@impp/bus";
 import { Family, ImTlv, TlvWriter } from "@impp/protocol";
+import { fakeEdge, only, testConfig } from "@impp/service-kit/testing";
 import { createMemorySessionStore } from "@impp/sessions";
 import { createTelemetry } from "@impp/telemetry";
 import { start } from "./service.js";
-import { fakeEdge, only, request, testConfig } from "./test-support.js";
+import { request } from "./test-support.js";
 
 test("the messaging service answers MESSAGE_SEND over the bus and delivers through the edge", async () => {
   const bus = createMemoryBus();

@@ -1,10 +1,10 @@
 import type { Bus, ReplyEnvelope, RequestEnvelope } from "@impp/bus";
 import type { Config } from "@impp/config";
 import { Family } from "@impp/protocol";
+import { safely, serveFamily } from "@impp/service-kit";
 import type { SessionStore } from "@impp/sessions";
 import type { Telemetry } from "@impp/telemetry";
 import { imRequest, type MessagingDeps } from "./send.js";
-import { safely, serveFamily } from "./serve.js";
 
 export interface MessagingServiceDeps {
   bus: Bus;

@@ -1,95 +1,11 @@
-// Helpers for this package's tests (not exported from the package).
-import {
-  type Bus,
-  type DeliveryEnvelope,
-  decodeDelivery,
-  encodeDeliveryAck,
-  isEnvelopeError,
-  type RequestEnvelope,
-  subjects,
-} from "@impp/bus";
-import { type Config, ConfigError, loadConfig } from "@impp/config";
-import { FrameDecoder, ProtocolError, type TlvFrame } from "@impp/protocol";
+// The request envelope this package's tests send by default (not exported from the package).
+import { requestBuilder } from "@impp/service-kit/testing";
 
-export function testConfig(env: Record<string, string> = {}): Config {
-  const c = loadConfig(env, { hostname: "test", pid: 1 });
-  if (c instanceof ConfigError) throw c;
-  return c;
-}
-
-export function request(block: Uint8Array, over: Partial<RequestEnvelope> = {}): RequestEnvelope {
-  return {
-    flags: 0,
-    family: 4,
-    type: 3,
-    sequence: 77,
-    connId: "c1",
-    edgeId: "edge-a",
-    account: "tricia",
-    device: "laptop",
-    remoteAddress: "192.0.2.1",
-    server: "a.example.org:3158",
-    capabilities: [1, 2],
-    block,
-    ...over,
-  };
-}
-
-export function frames(bytes: Uint8Array): TlvFrame[] {
-  const d = new FrameDecoder();
-  d.push(Buffer.from(bytes));
-  const out: TlvFrame[] = [];
-  for (;;) {
-    const f = d.next();
-    if (f === null) break;
-    if (f instanceof ProtocolError) throw f;
-    if (f.channel !== 2) throw new Error("unexpected version frame");
-    out.push(f);
-  }
-  if (d.buffered !== 0) throw new Error(`${d.buffered} trailing bytes`);
-  return out;
-}
-
-/** The single frame of a reply. */
-export function only(bytes: Uint8Array): TlvFrame {
-  const fs = frames(bytes);
-  if (fs.length !== 1) throw new Error(`expected one frame, got ${fs.length}`);
-  return fs[0]!;
-}
-
-/** The error code of an error frame. */
-export function errorCode(f: TlvFrame): number {
-  if ((f.flags & 0x4) === 0) throw new Error(`not an error frame (flags ${f.flags})`);
-  return f.block.readUInt16BE(4);
-}
-
-export interface FakeEdge {
-  readonly id: string;
-  readonly received: DeliveryEnvelope[];
-  /** How many connections the next acks claim; default 1. */
-  delivered: number;
-  /** Resolves with the next delivery this edge receives. */
-  next(): Promise<DeliveryEnvelope>;
-  stop(): void;
-}
-
-/** An "edge" on the bus that records DeliveryEnvelopes and acks them. */
-export function fakeEdge(bus: Bus, id: string): FakeEdge {
-  const waiting: Array<(e: DeliveryEnvelope) => void> = [];
-  const edge: FakeEdge = {
-    id,
-    received: [],
-    delivered: 1,
-    next: () => new Promise((resolve) => waiting.push(resolve)),
-    stop: () => sub.unsubscribe(),
-  };
-  const sub = bus.subscribe(subjects.edge(id), (msg) => {
-    const env = decodeDelivery(msg.data);
-    if (isEnvelopeError(env)) throw env;
-    const copy = { ...env, frames: Buffer.from(env.frames) };
-    edge.received.push(copy);
-    msg.respond(encodeDeliveryAck({ delivered: edge.delivered }));
-    for (const w of waiting.splice(0)) w(copy);
-  });
-  return edge;
-}
+// The sender is tricia's "laptop", which declared IM and TYPING.
+export const request = requestBuilder({
+  family: 4,
+  type: 3,
+  account: "tricia",
+  device: "laptop",
+  capabilities: [1, 2],
+});
