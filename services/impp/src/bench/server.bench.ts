@@ -101,16 +101,15 @@ async function benchMode(mode: ClusterMode): Promise<void> {
       },
       "creating accounts",
     );
-    const connect = (i: number, extra: { deviceName?: string } = {}) => {
+    const connect = (i: number, name: string = users[i % USERS]!) => {
       const edge = cluster.edges[i % cluster.edges.length]!;
       return connectAndLogin({
         host: edge.host,
         port: edge.port,
         rejectUnauthorized: false,
         timeoutMs: 60_000,
-        name: users[i % USERS]!,
+        name,
         password: PASSWORD,
-        ...extra,
       });
     };
 
@@ -154,8 +153,31 @@ async function benchMode(mode: ClusterMode): Promise<void> {
     await sleep(1500);
 
     // IM throughput: PAIRS senders, PAIRS receivers (on the other edge when there are two).
-    const receivers = await pool(PAIRS, CONCURRENCY, (i) => connect(2 * i + 1), "connecting receivers");
-    const senders = await pool(PAIRS, CONCURRENCY, (i) => connect(2 * i), "connecting senders");
+    // One account per side of each pair, one device each: every message is delivered exactly
+    // once and copied to nobody, so "delivered" counts messages, not fan-out.
+    const pairNames = await pool(
+      2 * PAIRS,
+      8,
+      async (i) => {
+        const name = `pair${i}`;
+        await cluster.addUser(name, PASSWORD);
+        return name;
+      },
+      "creating pair accounts",
+    );
+    // Sender 2i and receiver 2i+1 land on different edges when there are two.
+    const receivers = await pool(
+      PAIRS,
+      CONCURRENCY,
+      (i) => connect(2 * i + 1, pairNames[2 * i + 1]),
+      "connecting receivers",
+    );
+    const senders = await pool(
+      PAIRS,
+      CONCURRENCY,
+      (i) => connect(2 * i, pairNames[2 * i]),
+      "connecting senders",
+    );
     clients.push(...receivers, ...senders);
     // Each sender writes to a receiver of another account, so every message crosses the bus.
     const latencies: number[] = [];

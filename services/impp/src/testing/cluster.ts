@@ -33,6 +33,8 @@ export interface ClusterOptions {
   adminDatabaseUrl?: string;
   /** Forward child output to this process's stderr (debugging). */
   verbose?: boolean;
+  /** Extra node flags for server processes (e.g. --cpu-prof when profiling). */
+  nodeArgs?: string[];
 }
 
 export interface EdgeEndpoint {
@@ -149,7 +151,7 @@ async function embeddedChild(
     IMPP_EDGE_ID: "embedded",
     ...opts.env,
   };
-  const child = await spawnServer(env, opts.verbose);
+  const child = await spawnServer(env, opts.verbose, opts.nodeArgs);
   cleanup.push(() => stopChild(child));
   return {
     mode: "embedded-process",
@@ -221,6 +223,7 @@ async function distributed(
       IMPP_PORT: String(await freePort()),
     },
     opts.verbose,
+    opts.nodeArgs,
   );
   cleanup.push(() => stopChild(services));
 
@@ -232,6 +235,7 @@ async function distributed(
     const child = await spawnServer(
       { ...shared, IMPP_ROLES: "edge", IMPP_EDGE_ID: edgeId, IMPP_PORT: String(port) },
       opts.verbose,
+      opts.nodeArgs,
     );
     cleanup.push(() => stopChild(child));
     children.push(child);
@@ -269,8 +273,8 @@ function withDatabase(url: string, db: string): string {
 }
 
 /** Spawns `impp serve` and resolves once it has printed its start-up banner. */
-async function spawnServer(env: Record<string, string>, verbose = false): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [BIN, "serve"], {
+async function spawnServer(env: Record<string, string>, verbose = false, nodeArgs: string[] = []): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, BIN, "serve"], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
