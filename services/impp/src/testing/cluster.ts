@@ -273,7 +273,11 @@ function withDatabase(url: string, db: string): string {
 }
 
 /** Spawns `impp serve` and resolves once it has printed its start-up banner. */
-async function spawnServer(env: Record<string, string>, verbose = false, nodeArgs: string[] = []): Promise<ChildProcess> {
+async function spawnServer(
+  env: Record<string, string>,
+  verbose = false,
+  nodeArgs: string[] = [],
+): Promise<ChildProcess> {
   const child = spawn(process.execPath, [...nodeArgs, BIN, "serve"], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
