@@ -1,5 +1,7 @@
 export type { Attributes, Context, Span, Tracer } from "@opentelemetry/api";
 export { SpanKind, SpanStatusCode } from "@opentelemetry/api";
+// For tests that assert on spans (one trace across processes): collect them in memory.
+export { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 export type { Logger } from "pino";
 export { Registry } from "prom-client";
 export { extractContext, injectContext, withSpan } from "./context.js";

@@ -5,7 +5,7 @@ import tls from "node:tls";
 import { type Bus, encodeDeviceGone, type Subscription, subjects } from "@impp/bus";
 import type { Config } from "@impp/config";
 import type { SessionStore } from "@impp/sessions";
-import type { Telemetry } from "@impp/telemetry";
+import { extractContext, SpanKind, type Telemetry } from "@impp/telemetry";
 import { Connection, type ConnectionHost } from "./connection.js";
 import { EdgeCounters } from "./counters.js";
 import { AccountIndex, type DeliveryTarget, handleDeliveryMessage } from "./delivery.js";
@@ -120,10 +120,18 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
   }, config.heartbeat.intervalMs);
   heartbeat.unref();
 
+  // A span per delivery, child of the sending service's span: one trace covers edge → service → edge.
   const deliveries: Subscription = bus.subscribe(subjects.edge(edgeId), (msg) => {
-    handleDeliveryMessage(msg, index as AccountIndex<DeliveryTarget>, (reason) => {
+    const span = telemetry.tracer.startSpan(
+      "impp.edge.deliver",
+      { kind: SpanKind.CONSUMER },
+      extractContext(msg.headers),
+    );
+    const delivered = handleDeliveryMessage(msg, index as AccountIndex<DeliveryTarget>, (reason) => {
       logger.warn({ reason }, "bad delivery");
     });
+    span.setAttribute("impp.delivered", delivered);
+    span.end();
   });
 
   const sweeper = new Sweeper(
