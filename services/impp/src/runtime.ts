@@ -118,7 +118,12 @@ export async function startServer(config: Config): Promise<ServerHandle> {
         port: config.httpPort,
         host: config.host,
         registry: telemetry.metrics.registry,
-        ready: async () => (edge ? edge.ready() : true) && (store ? await store.ping() : true),
+        // Ready: not draining, and the live and durable state answer (a failed ping throws: 503).
+        ready: async () => {
+          if (edge && !edge.ready()) return false;
+          await sessions.ping();
+          return store ? await store.ping() : true;
+        },
       });
       const h = http;
       cleanup.push(() => h.close());

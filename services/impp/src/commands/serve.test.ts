@@ -15,13 +15,14 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../.
 test("impp serve on a fresh folder: certificate made, banner says how to add a user, SIGTERM drains and exits 0", async () => {
   const dataDir = await mkdtemp(path.join(tmpdir(), "impp-serve-"));
   const port = await freePort();
+  const httpPort = await freePort();
   const child = spawn(process.execPath, [BIN, "serve"], {
     env: {
       ...process.env,
       IMPP_DATA_DIR: dataDir,
       IMPP_PORT: String(port),
       IMPP_HOST: "127.0.0.1",
-      IMPP_HTTP_PORT: "0",
+      IMPP_HTTP_PORT: String(httpPort),
       IMPP_DRAIN_GRACE_MS: "500",
       IMPP_LOG_LEVEL: "silent",
     },
@@ -47,6 +48,10 @@ test("impp serve on a fresh folder: certificate made, banner says how to add a u
     assert.ok(existsSync(path.join(dataDir, "tls", "cert.pem")));
     const c = await ImppClient.connect({ host: "127.0.0.1", port, rejectUnauthorized: false });
     assert.equal((await c.ping()).isError, false);
+    const http = `http://127.0.0.1:${httpPort}`;
+    assert.equal((await fetch(`${http}/healthz`)).status, 200);
+    assert.equal((await fetch(`${http}/readyz`)).status, 200);
+    assert.match(await (await fetch(`${http}/metrics`)).text(), /^impp_connections\{[^}]*\} 1$/m);
     const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
     child.kill("SIGTERM");
     const info = await c.waitClosed(10_000);
