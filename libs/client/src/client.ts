@@ -525,7 +525,24 @@ export class ImppClient extends EventEmitter<ClientEvents> {
       this.queue.push({ header, block: block instanceof TlvWriter ? block.finish() : (block ?? EMPTY) });
       return;
     }
+    this.corkForTick();
     this.socket.write(this.encode(header, block));
+  }
+
+  /** The socket corked in this tick (the socket changes at the TLS switch). */
+  private corkedOn: net.Socket | undefined;
+  private readonly uncork = (): void => {
+    const s = this.corkedOn;
+    this.corkedOn = undefined;
+    s?.uncork();
+  };
+
+  /** Requests made in one tick leave as one writev: one TLS record and one syscall. */
+  private corkForTick(): void {
+    if (this.corkedOn !== undefined) return;
+    this.corkedOn = this.socket;
+    this.socket.cork();
+    process.nextTick(this.uncork);
   }
 
   private encode(
@@ -567,6 +584,8 @@ export class ImppClient extends EventEmitter<ClientEvents> {
   }
 
   private startTls(compression: boolean): Promise<void> {
+    // Anything corked on the plain socket leaves before TLS takes it over.
+    this.uncork();
     const raw = this.raw;
     // Stop plain reading first: from here on every inbound byte belongs to TLS. Bytes the decoder
     // already holds past the response go back to the socket, where the TLS layer reads them first.

@@ -449,9 +449,24 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView {
     );
   }
 
+  /** The socket corked in this tick (the socket changes at the TLS upgrade). */
+  private corkedOn: net.Socket | undefined;
+  private readonly uncork = (): void => {
+    const s = this.corkedOn;
+    this.corkedOn = undefined;
+    s?.uncork();
+  };
+
   /** False when the connection is gone or was just closed as a slow reader. */
   private write(data: Uint8Array): boolean {
     if (this.closed || this.ending) return false;
+    // Writes made in one tick (a response and indications, several deliveries) leave as one
+    // writev: one TLS record and one syscall instead of one each.
+    if (this.corkedOn === undefined) {
+      this.corkedOn = this.socket;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
     this.socket.write(data);
     this.host.counters.bytesOut(data.length);
     // Checked on every write, so a reader that stopped reading is cut off before its backlog grows
@@ -480,6 +495,8 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView {
   }
 
   private startTls(): void {
+    // The FEATURES_SET response must be on the wire before TLS takes the socket over.
+    this.uncork();
     this.upgrading = true;
     this.handshakeDeadline = Date.now() + this.host.tlsHandshakeTimeoutMs;
     const s = new tls.TLSSocket(this.raw, { isServer: true, secureContext: this.host.secureContext });
