@@ -462,6 +462,26 @@ export function endToEndSuite(mode: ClusterMode): void {
         const gone = await stays.nextIndication(isDevice(DeviceType.UNBIND), 15_000);
         assert.equal(str(gone.tlvs, DeviceTlv.DEVICE_NAME), "doomed");
       });
+
+      test("when the services process dies, requests get SERVICE_UNAVAILABLE at once and the edge keeps serving", async () => {
+        const alice = await newUser("orphan");
+        const bob = await newUser("orphan");
+        const a = await login(alice, 0);
+        await login(bob, 0);
+        assert.equal((await a.sendIm(bob, "before")).isError, false);
+        await cluster.killServices();
+        const t0 = Date.now();
+        const res = await a.sendIm(bob, "after");
+        assert.equal(
+          res.errorCode,
+          GlobalError.SERVICE_UNAVAILABLE,
+          "never an ok for a message nobody handled",
+        );
+        assert.ok(Date.now() - t0 < 4000, "no responders is answered at once, not after the request timeout");
+        assert.equal((await a.ping()).isError, false, "the edge still answers");
+        const fresh = await open(0);
+        assert.equal((await fresh.authenticate(alice, PASSWORD)).errorCode, GlobalError.SERVICE_UNAVAILABLE);
+      });
     }
   });
 }

@@ -52,6 +52,8 @@ export interface Cluster {
   addUser(name: string, password: string): Promise<void>;
   /** SIGKILL (or another signal) one edge process; distributed and embedded-process only. */
   killEdge(index: number, signal?: NodeJS.Signals): Promise<void>;
+  /** SIGKILL the services process (auth, presence, messaging); distributed only. */
+  killServices(): Promise<void>;
   /** The in-process server (embedded mode only). */
   readonly server: ServerHandle | undefined;
   stop(): Promise<void>;
@@ -126,6 +128,9 @@ async function embeddedInProcess(
     killEdge: async () => {
       throw new ClusterError("NOT_SUPPORTED", "cannot kill the test's own process");
     },
+    killServices: async () => {
+      throw new ClusterError("NOT_SUPPORTED", "cannot kill the test's own process");
+    },
     server,
     stop: run,
   };
@@ -161,6 +166,9 @@ async function embeddedChild(
     addUser: async (name, password) => addWith(await remoteAdmin(dataDir), name, password),
     killEdge: async (_i, signal = "SIGKILL") => {
       child.kill(signal);
+    },
+    killServices: async () => {
+      throw new ClusterError("NOT_SUPPORTED", "the embedded server runs its services in the edge's process");
     },
     server: undefined,
     stop: run,
@@ -259,6 +267,11 @@ async function distributed(
       if (!child) throw new ClusterError("NOT_SUPPORTED", `no edge ${i}`);
       const exited = new Promise((r) => child.once("exit", r));
       child.kill(signal);
+      await exited;
+    },
+    killServices: async () => {
+      const exited = new Promise((r) => services.once("exit", r));
+      services.kill("SIGKILL");
       await exited;
     },
     server: undefined,
