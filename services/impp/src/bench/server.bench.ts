@@ -10,7 +10,7 @@
 import { readFileSync } from "node:fs";
 import { connectAndLogin, type ImppClient, type ResponseFrame } from "@impp/client";
 import { Family, ImTlv, ImType } from "@impp/protocol";
-import { type ClusterMode, startCluster } from "../testing/cluster.js";
+import { type Cluster, type ClusterMode, startCluster } from "../testing/cluster.js";
 
 const env = process.env;
 const MODES = (env.IMPP_BENCH_MODES ?? "embedded,distributed").split(",").map((s) => s.trim());
@@ -179,65 +179,78 @@ async function benchMode(mode: ClusterMode): Promise<void> {
       "connecting senders",
     );
     clients.push(...receivers, ...senders);
-    // Each sender writes to a receiver of another account, so every message crosses the bus.
-    const latencies: number[] = [];
-    let delivered = 0;
-    let failed = 0;
-    for (const r of receivers) {
-      r.on("frame", (f: ResponseFrame) => {
-        if (f.family !== Family.IM || f.type !== ImType.MESSAGE_SEND || !f.isIndication) return;
-        const chunk = f.tlvs.first(ImTlv.MESSAGE_CHUNK);
-        if (!chunk || chunk.length < 8) return;
-        delivered++;
-        latencies.push(performance.now() - chunk.readDoubleBE(0));
-      });
-    }
-    const before = sumStat(cluster.pids());
-    const clientCpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    const deadline = t0 + SECONDS * 1000;
-    const ticker = setInterval(() => progress(`IM: ${delivered} delivered`), 500);
-    const payload = Buffer.alloc(64, 0x61); // ~100-byte MESSAGE_SEND frames
-    await Promise.all(
-      senders.map(async (s, i) => {
-        const to = receivers[i]!.account!;
-        const lane = async () => {
-          while (performance.now() < deadline) {
-            payload.writeDoubleBE(performance.now(), 0);
-            const res = await s.sendIm(to, "", { chunk: Buffer.from(payload) });
-            if (res.isError) failed++;
-          }
-        };
-        await Promise.all(Array.from({ length: WINDOW }, lane));
-      }),
-    );
-    const elapsed = (performance.now() - t0) / 1000;
-    clearInterval(ticker);
-    await sleep(500);
-    const after = sumStat(cluster.pids());
-    const clientCpu = process.cpuUsage(clientCpu0);
-    progress("");
-    latencies.sort((a, b) => a - b);
-    const pct = (p: number) =>
-      latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
-    const cpu = after.cpu - before.cpu;
-    line(
-      `IM, ${PAIRS} pairs × ${WINDOW} in flight for ${elapsed.toFixed(1)} s: ${(delivered / elapsed).toFixed(0)} messages/s delivered, ` +
-        `latency p50 ${pct(0.5).toFixed(2)} ms, p99 ${pct(0.99).toFixed(2)} ms` +
-        (failed > 0 ? `, ${failed} refused` : ""),
-    );
-    line(
-      `server CPU ${cpu.toFixed(2)} s over the run (${(cpu / elapsed).toFixed(2)} cores): ` +
-        `${(delivered / cpu).toFixed(0)} messages per server CPU-second; ` +
-        `the benchmark's own client used ${((clientCpu.user + clientCpu.system) / 1e6 / elapsed).toFixed(2)} cores ` +
-        `(NATS, Redis and PostgreSQL not counted)`,
-    );
+    // Light load first (one pair, one message in flight: the latency of the path itself),
+    // then the full load.
+    await imRun(cluster, senders.slice(0, 1), receivers.slice(0, 1), 1, Math.min(3, SECONDS));
+    await imRun(cluster, senders, receivers, WINDOW, SECONDS);
   } finally {
     progress("stopping…");
     for (const c of clients) c.destroy();
     await cluster.stop();
     progress("");
   }
+}
+
+/** Each sender writes to its receiver (another account), so every message crosses the bus. */
+async function imRun(
+  cluster: Cluster,
+  senders: ImppClient[],
+  receivers: ImppClient[],
+  window: number,
+  seconds: number,
+): Promise<void> {
+  const latencies: number[] = [];
+  let delivered = 0;
+  let failed = 0;
+  const onFrame = (f: ResponseFrame) => {
+    if (f.family !== Family.IM || f.type !== ImType.MESSAGE_SEND || !f.isIndication) return;
+    const chunk = f.tlvs.first(ImTlv.MESSAGE_CHUNK);
+    if (!chunk || chunk.length < 8) return;
+    delivered++;
+    latencies.push(performance.now() - chunk.readDoubleBE(0));
+  };
+  for (const r of receivers) r.on("frame", onFrame);
+  const before = sumStat(cluster.pids());
+  const clientCpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const deadline = t0 + seconds * 1000;
+  const ticker = setInterval(() => progress(`IM: ${delivered} delivered`), 500);
+  const payload = Buffer.alloc(64, 0x61); // ~100-byte MESSAGE_SEND frames
+  await Promise.all(
+    senders.map(async (s, i) => {
+      const to = receivers[i]!.account!;
+      const lane = async () => {
+        while (performance.now() < deadline) {
+          payload.writeDoubleBE(performance.now(), 0);
+          const res = await s.sendIm(to, "", { chunk: Buffer.from(payload) });
+          if (res.isError) failed++;
+        }
+      };
+      await Promise.all(Array.from({ length: window }, lane));
+    }),
+  );
+  const elapsed = (performance.now() - t0) / 1000;
+  clearInterval(ticker);
+  await sleep(500);
+  for (const r of receivers) r.off("frame", onFrame);
+  const after = sumStat(cluster.pids());
+  const clientCpu = process.cpuUsage(clientCpu0);
+  progress("");
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+  const cpu = after.cpu - before.cpu;
+  line(
+    `IM, ${senders.length} pair(s) × ${window} in flight for ${elapsed.toFixed(1)} s: ${(delivered / elapsed).toFixed(0)} messages/s delivered, ` +
+      `latency p50 ${pct(0.5).toFixed(2)} ms, p99 ${pct(0.99).toFixed(2)} ms` +
+      (failed > 0 ? `, ${failed} refused` : ""),
+  );
+  line(
+    `  server CPU ${cpu.toFixed(2)} s (${(cpu / elapsed).toFixed(2)} cores): ` +
+      `${(delivered / cpu).toFixed(0)} messages per server CPU-second; ` +
+      `the benchmark's own client used ${((clientCpu.user + clientCpu.system) / 1e6 / elapsed).toFixed(2)} cores ` +
+      `(NATS, Redis and PostgreSQL not counted)`,
+  );
 }
 
 function sleep(ms: number): Promise<void> {
