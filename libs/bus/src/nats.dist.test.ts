@@ -15,6 +15,67 @@ const connect = (): Promise<Bus> => connectNatsBus({ url, name: "impp-bus-test",
 
 runBusContract("nats", connect, { subjectPrefix: prefix });
 
+// The same contract inside a namespace (IMPP_NATS_PREFIX): subjects seen by handlers stay
+// unprefixed, replies still find their way, wildcards and queue groups work within it.
+const namespace = `ns${randomBytes(4).toString("hex")}`;
+runBusContract(
+  "nats with a subject prefix",
+  () => connectNatsBus({ url, name: "impp-bus-test", onHandlerError: () => {}, subjectPrefix: namespace }),
+  { subjectPrefix: prefix },
+);
+
+describe("NATS subject prefixes", () => {
+  test("buses in different namespaces never see each other's messages or answer each other's requests", async () => {
+    const tag = randomBytes(4).toString("hex");
+    const mk = (ns: string) =>
+      connectNatsBus({ url, onHandlerError: () => {}, subjectPrefix: `${ns}${tag}` });
+    const [a1, a2, b] = [await mk("a"), await mk("a"), await mk("b")];
+    try {
+      const seenByB: string[] = [];
+      b.subscribe(
+        "impp.req.1",
+        (m) => {
+          seenByB.push(m.subject);
+          m.respond(Buffer.from("from b"));
+        },
+        { queue: "impp.svc.1" },
+      );
+      a2.subscribe(
+        "impp.req.1",
+        (m) => {
+          assert.equal(m.subject, "impp.req.1");
+          m.respond(Buffer.from("from a"));
+        },
+        { queue: "impp.svc.1" },
+      );
+      await b.flush();
+      await a2.flush();
+      for (let i = 0; i < 20; i++) {
+        const reply = await a1.request("impp.req.1", Buffer.from("q"), { timeoutMs: 2000 });
+        assert.equal(Buffer.from(reply.data).toString(), "from a");
+      }
+      assert.deepEqual(seenByB, []);
+      const lonely = await mk("c");
+      await assert.rejects(lonely.request("impp.req.1", Buffer.from("q"), { timeoutMs: 2000 }), (e) => {
+        assert.ok(e instanceof BusError);
+        assert.equal(e.kind, "NO_RESPONDERS");
+        return true;
+      });
+      await lonely.close();
+    } finally {
+      await Promise.all([a1.close(), a2.close(), b.close()]);
+    }
+  });
+
+  test("a prefix that is not a subject is refused", async () => {
+    await assert.rejects(connectNatsBus({ url, subjectPrefix: "bad prefix" }), (e) => {
+      assert.ok(e instanceof BusError);
+      assert.equal(e.kind, "BAD_SUBJECT");
+      return true;
+    });
+  });
+});
+
 describe("NATS bus across connections", () => {
   const buses: Bus[] = [];
   after(async () => {

@@ -4,6 +4,7 @@
 import {
   ClosedConnectionError,
   connect,
+  createInbox,
   DrainingConnectionError,
   InvalidArgumentError,
   InvalidSubjectError,
@@ -40,6 +41,11 @@ export interface NatsBusOptions extends BusCommonOptions {
   name?: string;
   /** How long the first connection attempt may take. Default 5000. */
   connectTimeoutMs?: number;
+  /**
+   * Namespace for every subject (`<prefix>.impp.req.4`), so several IMPP networks — or test runs —
+   * can share one NATS without answering each other's requests. Reply inboxes are not prefixed.
+   */
+  subjectPrefix?: string;
 }
 
 const FALLBACK_MAX_PAYLOAD = 1024 * 1024;
@@ -77,7 +83,7 @@ class NatsMessage implements BusMessage {
   ) {}
 
   get subject(): string {
-    return this.msg.subject;
+    return this.bus.unprefixed(this.msg.subject);
   }
   get data(): Uint8Array {
     return this.msg.data;
@@ -94,7 +100,7 @@ class NatsMessage implements BusMessage {
   respond(data: Uint8Array, headers?: Headers): boolean {
     const reply = this.reply;
     if (reply === undefined) return false;
-    this.bus.publish(reply, data, headers);
+    this.bus.publishTo(reply, data, headers);
     return true;
   }
 }
@@ -126,8 +132,16 @@ class NatsBus implements Bus {
   private readonly subs = new Set<SubState>();
   private readonly inflight = new Set<PromiseLike<void>>();
   private readonly pending = new Set<(e: BusError) => void>();
+  // Our own reply inbox: one subscription for every request, like the client's muxed inbox, but
+  // without the client's per-request bookkeeping (it builds an Error with a stack for every
+  // request it completes — the largest nats cost in the edge's profile).
+  private replyPrefix: string | undefined;
+  private readonly replies = new Map<string, { ok: (m: Msg) => void; fail: (e: BusError) => void }>();
+  private replySeq = 0;
   private readonly onHandlerError: (error: unknown, subject: string) => void;
   private readonly drainTimeoutMs: number;
+  /** "" or "<subjectPrefix>." */
+  private readonly ns: string;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -135,6 +149,7 @@ class NatsBus implements Bus {
   ) {
     this.onHandlerError = opts.onHandlerError ?? defaultHandlerErrorReporter;
     this.drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    this.ns = opts.subjectPrefix ? `${opts.subjectPrefix}.` : "";
     // With endless reconnects this only happens on a fatal error (say, revoked
     // credentials): fail everything from then on rather than hang.
     void nc.closed().then(() => {
@@ -149,12 +164,23 @@ class NatsBus implements Bus {
   }
 
   publish(subject: string, data: Uint8Array, headers?: Headers): void {
-    const h = this.checkPublish(subject, data, headers);
+    this.publishTo(this.ns + subject, data, headers);
+  }
+
+  /** Publishes to a subject as it is on the wire (a reply inbox, or an already prefixed subject). */
+  publishTo(wireSubject: string, data: Uint8Array, headers?: Headers): void {
+    const h = this.checkPublish(wireSubject, data, headers);
     try {
-      this.nc.publish(subject, data, h === undefined ? undefined : { headers: h });
+      this.nc.publish(wireSubject, data, h === undefined ? undefined : { headers: h });
     } catch (e) {
-      throw this.mapError(e, subject);
+      throw this.mapError(e, wireSubject);
     }
+  }
+
+  unprefixed(wireSubject: string): string {
+    return this.ns !== "" && wireSubject.startsWith(this.ns)
+      ? wireSubject.slice(this.ns.length)
+      : wireSubject;
   }
 
   subscribe(subject: string, handler: MessageHandler, opts?: SubscribeOptions): Subscription {
@@ -166,7 +192,7 @@ class NatsBus implements Bus {
     }
     const state: SubState = { active: true, nats: undefined };
     try {
-      state.nats = this.nc.subscribe(subject, {
+      state.nats = this.nc.subscribe(this.ns + subject, {
         ...(queue === undefined ? {} : { queue }),
         callback: (err, msg) => {
           if (err !== null) {
@@ -192,31 +218,66 @@ class NatsBus implements Bus {
     } catch (e) {
       return Promise.reject(e);
     }
+    let prefix: string;
+    try {
+      prefix = this.replyInbox();
+    } catch (e) {
+      return Promise.reject(this.mapError(e, subject));
+    }
+    const token = (this.replySeq++).toString(36);
     return new Promise<BusMessage>((resolve, reject) => {
-      let settled = false;
-      const fail = (e: BusError): void => {
-        if (settled) return;
-        settled = true;
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        clearTimeout(timer);
+        this.replies.delete(token);
         this.pending.delete(fail);
+      };
+      const fail = (e: BusError): void => {
+        done();
         reject(e);
       };
+      const ok = (m: Msg): void => {
+        done();
+        // The server answers a request nobody subscribes to with an empty 503 status message.
+        if (m.data.length === 0 && m.headers?.code === 503) {
+          reject(new BusError("NO_RESPONDERS", `no responders for ${subject}`));
+        } else {
+          resolve(new NatsMessage(this, m));
+        }
+      };
+      timer = setTimeout(
+        () => {
+          fail(new BusError("TIMEOUT", `request to ${subject} timed out after ${opts.timeoutMs} ms`));
+        },
+        Math.max(1, opts.timeoutMs),
+      );
+      this.replies.set(token, { ok, fail });
       this.pending.add(fail);
-      // The default muxed inbox: one subscription for all requests, not one each.
-      this.nc
-        .request(subject, data, {
-          timeout: Math.max(1, opts.timeoutMs),
+      try {
+        this.nc.publish(this.ns + subject, data, {
+          reply: prefix + token,
           ...(headers === undefined ? {} : { headers }),
-        })
-        .then(
-          (msg) => {
-            if (settled) return;
-            settled = true;
-            this.pending.delete(fail);
-            resolve(new NatsMessage(this, msg));
-          },
-          (e: unknown) => fail(this.mapError(e, subject, opts.timeoutMs)),
-        );
+        });
+      } catch (e) {
+        fail(this.mapError(e, subject));
+      }
     });
+  }
+
+  /** The reply subject prefix, subscribing `<inbox>.*` on first use. */
+  private replyInbox(): string {
+    if (this.replyPrefix !== undefined) return this.replyPrefix;
+    const prefix = `${createInbox()}.`;
+    this.nc.subscribe(`${prefix}*`, {
+      callback: (err, m) => {
+        // A subscription error (permissions, connection closed) leaves pending requests to their
+        // timeout or to close(), which reject them with a named error.
+        if (err !== null) return;
+        this.replies.get(m.subject.slice(prefix.length))?.ok(m);
+      },
+    });
+    this.replyPrefix = prefix;
+    return prefix;
   }
 
   async flush(): Promise<void> {
@@ -342,6 +403,13 @@ class NatsBus implements Bus {
 }
 
 export async function connectNatsBus(opts: NatsBusOptions): Promise<Bus> {
+  if (
+    opts.subjectPrefix !== undefined &&
+    opts.subjectPrefix !== "" &&
+    !isPublishSubject(opts.subjectPrefix)
+  ) {
+    throw new BusError("BAD_SUBJECT", `invalid subject prefix: ${opts.subjectPrefix}`);
+  }
   const servers = opts.url
     .split(",")
     .map((s) => s.trim())
