@@ -104,6 +104,7 @@ describe("loadConfig parses every variable", () => {
       IMPP_NATS_URL: "nats://nats:4222",
       IMPP_REDIS_URL: "rediss://:secret@redis:6380/2",
       IMPP_REDIS_PREFIX: "tenant-a:",
+      IMPP_NATS_PREFIX: "tenant-a",
       IMPP_DATABASE_URL: "postgresql://u:p@db/impp",
       IMPP_TLS_CERT: "/certs/tls.crt",
       IMPP_TLS_KEY: "/certs/tls.key",
@@ -136,6 +137,7 @@ describe("loadConfig parses every variable", () => {
       httpPort: 0,
       dataDir: "/var/lib/impp",
       natsUrl: "nats://nats:4222",
+      natsPrefix: "tenant-a",
       redisUrl: "rediss://:secret@redis:6380/2",
       redisPrefix: "tenant-a:",
       databaseUrl: "postgresql://u:p@db/impp",
@@ -195,6 +197,7 @@ describe("loadConfig parses every variable", () => {
           "IMPP_EDGE_ID",
           "IMPP_DOMAIN",
           "IMPP_REDIS_PREFIX",
+          "IMPP_NATS_PREFIX",
         ].includes(s.name)
       )
         continue;
@@ -253,6 +256,11 @@ describe("loadConfig rejects bad values, naming each", () => {
   test("roles: unknown, empty", () => {
     assert.match(problemOf({ IMPP_ROLES: "edge,bogus,x" }, "IMPP_ROLES"), /unknown entries bogus, x/);
     assert.match(problemOf({ IMPP_ROLES: " , " }, "IMPP_ROLES"), /at least one/);
+  });
+
+  test("a NATS prefix that is not one subject token", () => {
+    problemOf({ IMPP_NATS_PREFIX: "a.b" }, "IMPP_NATS_PREFIX");
+    problemOf({ IMPP_NATS_PREFIX: "a*" }, "IMPP_NATS_PREFIX");
   });
 
   test("a Redis prefix with spaces", () => {

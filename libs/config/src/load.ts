@@ -25,6 +25,8 @@ export interface Config {
   httpPort: number;
   dataDir: string;
   natsUrl?: string;
+  /** Namespace for every NATS subject (IMPP_NATS_PREFIX). */
+  natsPrefix?: string;
   redisUrl?: string;
   /** Prefix of every Redis key (IMPP_REDIS_PREFIX). */
   redisPrefix: string;
@@ -171,6 +173,7 @@ export function loadConfig(
   // Optional fields are left out rather than set to undefined, so `"natsUrl" in config` means configured.
   const optional = {
     natsUrl: read(S.natsUrl),
+    natsPrefix: read(S.natsPrefix),
     redisUrl: read(S.redisUrl),
     databaseUrl: read(S.databaseUrl),
     tlsCert,

@@ -137,6 +137,14 @@ export const S = {
     description: "NATS server (nats:// or tls://); unset = in-process bus.",
     parse: url(["nats:", "tls:"]),
   },
+  natsPrefix: {
+    name: "IMPP_NATS_PREFIX",
+    default: undefined,
+    group: "Deployment",
+    description:
+      "Namespace for every NATS subject (letters, digits, '-', '_'), so several IMPP networks or test runs can share one NATS; unset = none.",
+    parse: subjectToken,
+  },
   redisUrl: {
     name: "IMPP_REDIS_URL",
     default: undefined,

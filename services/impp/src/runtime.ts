@@ -70,7 +70,11 @@ export async function startServer(config: Config): Promise<ServerHandle> {
 
   try {
     const bus = config.natsUrl
-      ? await connectNatsBus({ url: config.natsUrl, name: config.edgeId })
+      ? await connectNatsBus({
+          url: config.natsUrl,
+          name: config.edgeId,
+          ...(config.natsPrefix ? { subjectPrefix: config.natsPrefix } : {}),
+        })
       : createMemoryBus();
     cleanup.push(() => bus.close());
 

@@ -214,7 +214,8 @@ async function distributed(
     ...BASE_ENV,
     IMPP_NATS_URL: natsUrl,
     IMPP_REDIS_URL: redisUrl,
-    // Its own Redis keys: runs sharing a Redis never see each other's devices.
+    // Its own NATS subjects and Redis keys: runs sharing the services never see each other.
+    IMPP_NATS_PREFIX: `e2e-${tag}`,
     IMPP_REDIS_PREFIX: `impp-${tag}:`,
     IMPP_DATABASE_URL: databaseUrl,
     IMPP_DATA_DIR: dataDir,
