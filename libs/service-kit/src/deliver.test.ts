@@ -9,7 +9,7 @@ import {
   EnvelopeError,
   subjects,
 } from "@impp/bus";
-import { byEdge, deliver } from "./deliver.js";
+import { byEdge, deliver, deliverToAccount } from "./deliver.js";
 import { fakeEdge } from "./testing.js";
 
 const envelope: DeliveryEnvelope = {
@@ -78,6 +78,57 @@ describe("deliver", () => {
     const r = await deliver(bus, "edge-a", { ...envelope, filter: 99 }, 5000);
     assert.equal(r.ok, false);
     assert.equal(edge.received.length, 0);
+  });
+});
+
+describe("deliverToAccount", () => {
+  let bus: Bus;
+  beforeEach(() => {
+    bus = createMemoryBus();
+  });
+  afterEach(() => bus.close());
+
+  test("one delivery per edge holding a device; an edge holding only the excepted device is skipped", async () => {
+    const [a, b, c] = [fakeEdge(bus, "edge-a"), fakeEdge(bus, "edge-b"), fakeEdge(bus, "edge-c")];
+    const devices = [
+      { name: "desk", edgeId: "edge-a" },
+      { name: "phone", edgeId: "edge-a" },
+      { name: "tablet", edgeId: "edge-b" },
+      { name: "sender", edgeId: "edge-c" },
+    ];
+    const outcomes = await deliverToAccount(bus, {
+      account: "arthur",
+      devices,
+      except: "sender",
+      capability: 2,
+      frames: Buffer.from([9]),
+      timeoutMs: 2000,
+    });
+    assert.deepEqual(outcomes.map((o) => o.edgeId).sort(), ["edge-a", "edge-b"]);
+    assert.ok(outcomes.every((o) => o.ok));
+    assert.equal(a.received.length, 1);
+    assert.equal(b.received.length, 1);
+    assert.equal(c.received.length, 0, "the sender's edge, with nobody else there, is not asked");
+    for (const env of [a.received[0]!, b.received[0]!]) {
+      assert.equal(env.account, "arthur");
+      assert.equal(env.filter, DeliveryFilter.EXCEPT_DEVICE);
+      assert.equal(env.device, "sender");
+      assert.equal(env.capability, 2);
+      assert.deepEqual([...env.frames], [9]);
+    }
+  });
+
+  test("without an exception every device's edge gets an ALL delivery for any capability", async () => {
+    const a = fakeEdge(bus, "edge-a");
+    const outcomes = await deliverToAccount(bus, {
+      account: "arthur",
+      devices: [{ name: "desk", edgeId: "edge-a" }],
+      frames: Buffer.from([1]),
+      timeoutMs: 2000,
+    });
+    assert.equal(outcomes.length, 1);
+    assert.equal(a.received[0]?.filter, DeliveryFilter.ALL);
+    assert.equal(a.received[0]?.capability, 0);
   });
 });
 

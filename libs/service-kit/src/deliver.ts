@@ -1,6 +1,6 @@
 // Deliveries to the edges holding a user's devices (docs/architecture.md: addressed to edges, acked).
 import type { Bus, DeliveryEnvelope } from "@impp/bus";
-import { decodeDeliveryAck, encodeDelivery, isEnvelopeError, subjects } from "@impp/bus";
+import { DeliveryFilter, decodeDeliveryAck, encodeDelivery, isEnvelopeError, subjects } from "@impp/bus";
 import { injectContext } from "@impp/telemetry";
 
 export type DeliveryOutcome =
@@ -36,4 +36,35 @@ export function byEdge<D extends { readonly edgeId: string }>(devices: readonly 
     else list.push(d);
   }
   return out;
+}
+
+export interface AccountDelivery {
+  account: string;
+  /** The account's devices (from the session store); only their edges are addressed. */
+  devices: readonly { readonly name: string; readonly edgeId: string }[];
+  /** A device that must not get it (the sender's own device). */
+  except?: string | undefined;
+  /** Only devices that declared this capability (0 = any). */
+  capability?: number;
+  frames: Uint8Array;
+  timeoutMs: number;
+}
+
+/**
+ * The same frames to every device of one account (but `except`), one delivery per edge holding
+ * one of them, all at once; the outcomes say what each edge acknowledged. Never throws.
+ */
+export function deliverToAccount(bus: Bus, d: AccountDelivery): Promise<DeliveryOutcome[]> {
+  const targets = d.except === undefined ? d.devices : d.devices.filter((x) => x.name !== d.except);
+  const envelope: DeliveryEnvelope = {
+    account: d.account,
+    filter: d.except === undefined ? DeliveryFilter.ALL : DeliveryFilter.EXCEPT_DEVICE,
+    device: d.except ?? "",
+    capability: d.capability ?? 0,
+    closeAfter: false,
+    frames: d.frames,
+  };
+  return Promise.all(
+    [...byEdge(targets).keys()].map((edgeId) => deliver(bus, edgeId, envelope, d.timeoutMs)),
+  );
 }

@@ -2,7 +2,6 @@
 // sender's other devices. The hot path: one session read, one encoded indication, one delivery
 // per edge, no JSON.
 import type { Bus, ReplyEnvelope, RequestEnvelope } from "@impp/bus";
-import { DeliveryFilter } from "@impp/bus";
 import type { Config } from "@impp/config";
 import {
   Family,
@@ -17,9 +16,8 @@ import {
 } from "@impp/protocol";
 import {
   asBuffer,
-  byEdge,
   type DeliveryOutcome,
-  deliver,
+  deliverToAccount,
   errorReply,
   fromProtocolError,
   invalidValue,
@@ -135,24 +133,14 @@ function deliverAll(
   capability: number,
   frames: Buffer,
 ): Promise<DeliveryOutcome[]> {
-  const timeoutMs = deliveryTimeout(deps);
-  return Promise.all(
-    [...byEdge(targets).keys()].map((edgeId) =>
-      deliver(
-        deps.bus,
-        edgeId,
-        {
-          account,
-          filter: except === undefined ? DeliveryFilter.ALL : DeliveryFilter.EXCEPT_DEVICE,
-          device: except ?? "",
-          capability,
-          closeAfter: false,
-          frames,
-        },
-        timeoutMs,
-      ),
-    ),
-  );
+  return deliverToAccount(deps.bus, {
+    account,
+    devices: targets,
+    except,
+    capability,
+    frames,
+    timeoutMs: deliveryTimeout(deps),
+  });
 }
 
 function logFailures(deps: MessagingDeps, outcomes: readonly DeliveryOutcome[], what: string): number {

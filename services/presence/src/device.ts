@@ -17,8 +17,8 @@ import {
 } from "@impp/protocol";
 import {
   asBuffer,
-  byEdge,
   deliver,
+  deliverToAccount,
   errorReply,
   fromProtocolError,
   isFailure,
@@ -78,25 +78,13 @@ export async function tellDevices(
   frames: Uint8Array,
   except?: string,
 ): Promise<void> {
-  const timeoutMs = deliveryTimeout(deps);
-  const targets = except === undefined ? recipients : recipients.filter((d) => d.name !== except);
-  const outcomes = await Promise.all(
-    [...byEdge(targets).keys()].map((edgeId) =>
-      deliver(
-        deps.bus,
-        edgeId,
-        {
-          account,
-          filter: except === undefined ? DeliveryFilter.ALL : DeliveryFilter.EXCEPT_DEVICE,
-          device: except ?? "",
-          capability: 0,
-          closeAfter: false,
-          frames,
-        },
-        timeoutMs,
-      ),
-    ),
-  );
+  const outcomes = await deliverToAccount(deps.bus, {
+    account,
+    devices: recipients,
+    except,
+    frames,
+    timeoutMs: deliveryTimeout(deps),
+  });
   for (const o of outcomes) {
     deps.telemetry?.metrics.deliveries.inc({ result: o.ok ? "indication" : "indication_failed" });
     if (!o.ok)
