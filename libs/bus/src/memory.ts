@@ -15,8 +15,8 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from "./bus.js";
+import { HandlerRunner } from "./handlers.js";
 import { headersWireSize, normalizeHeaders } from "./headers.js";
-import { settledWithin } from "./settle.js";
 import { hasWildcardToken, isPublishSubject, isSubscribeSubject, matchTokens } from "./subject-syntax.js";
 
 /** NATS's default max_payload, so oversized messages fail in the embedded mode too. */
@@ -84,7 +84,9 @@ type State = "open" | "closing" | "closed";
 class MemoryBus implements Bus {
   readonly kind = "memory" as const;
   readonly maxPayload: number;
-  handlerErrors = 0;
+  get handlerErrors(): number {
+    return this.handlers.errors;
+  }
 
   private state: State = "open";
   private closing: Promise<void> | undefined;
@@ -92,18 +94,17 @@ class MemoryBus implements Bus {
   private readonly wildcard = new Set<MemorySub>();
   private readonly userSubs = new Set<MemorySub>();
   private readonly pending = new Set<PendingRequest>();
-  private readonly inflight = new Set<PromiseLike<void>>();
   private queue: Delivery[] = [];
   private scheduled = false;
   private idleWaiters: (() => void)[] = [];
   private requestSeq = 0;
   private readonly inboxPrefix: string;
-  private readonly onHandlerError: (error: unknown, subject: string) => void;
+  private readonly handlers: HandlerRunner;
   private readonly drainTimeoutMs: number;
 
   constructor(opts: MemoryBusOptions) {
     this.maxPayload = opts.maxPayload ?? MEMORY_MAX_PAYLOAD;
-    this.onHandlerError = opts.onHandlerError ?? defaultHandlerErrorReporter;
+    this.handlers = new HandlerRunner(opts.onHandlerError ?? defaultHandlerErrorReporter);
     this.drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     this.inboxPrefix = `_INBOX.mem${++busCounter}.`;
   }
@@ -208,9 +209,7 @@ class MemoryBus implements Bus {
     const deadline = Date.now() + this.drainTimeoutMs;
     for (;;) {
       await this.idle();
-      if (this.inflight.size === 0) break;
-      const left = deadline - Date.now();
-      if (left <= 0 || !(await settledWithin(this.inflight, left))) break;
+      if (this.handlers.running === 0 || !(await this.handlers.settle(deadline))) break;
     }
     this.state = "closed";
     for (const sub of this.userSubs) sub.active = false;
@@ -276,7 +275,7 @@ class MemoryBus implements Bus {
     const batch = this.queue;
     this.queue = [];
     for (const d of batch) {
-      for (const sub of d.targets) if (sub.active) this.invoke(sub, d.msg);
+      for (const sub of d.targets) if (sub.active) this.handlers.run(sub.handler, d.msg);
     }
     if (this.queue.length === 0 && !this.scheduled) {
       const waiters = this.idleWaiters;
@@ -284,37 +283,6 @@ class MemoryBus implements Bus {
       for (const w of waiters) w();
     }
   };
-
-  private invoke(sub: MemorySub, msg: MemoryMessage): void {
-    let result: void | Promise<void>;
-    try {
-      result = sub.handler(msg);
-    } catch (e) {
-      this.reportHandlerError(e, msg.subject);
-      return;
-    }
-    if (result !== undefined && typeof (result as PromiseLike<void>).then === "function") {
-      const tracked: PromiseLike<void> = (result as PromiseLike<void>).then(
-        () => {
-          this.inflight.delete(tracked);
-        },
-        (e: unknown) => {
-          this.inflight.delete(tracked);
-          this.reportHandlerError(e, msg.subject);
-        },
-      );
-      this.inflight.add(tracked);
-    }
-  }
-
-  private reportHandlerError(e: unknown, subject: string): void {
-    this.handlerErrors++;
-    try {
-      this.onHandlerError(e, subject);
-    } catch {
-      // A failing reporter must not turn a contained error into a crash.
-    }
-  }
 
   private idle(): Promise<void> {
     if (this.queue.length === 0 && !this.scheduled) return Promise.resolve();

@@ -30,6 +30,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from "./bus.js";
+import { HandlerRunner } from "./handlers.js";
 import { headersWireSize, normalizeHeaders } from "./headers.js";
 import { settledWithin } from "./settle.js";
 import { isPublishSubject, isSubscribeSubject } from "./subject-syntax.js";
@@ -125,12 +126,13 @@ type State = "open" | "closing" | "closed";
 
 class NatsBus implements Bus {
   readonly kind = "nats" as const;
-  handlerErrors = 0;
+  get handlerErrors(): number {
+    return this.handlers.errors;
+  }
 
   private state: State = "open";
   private closing: Promise<void> | undefined;
   private readonly subs = new Set<SubState>();
-  private readonly inflight = new Set<PromiseLike<void>>();
   private readonly pending = new Set<(e: BusError) => void>();
   // Our own reply inbox: one subscription for every request, like the client's muxed inbox, but
   // without the client's per-request bookkeeping (it builds an Error with a stack for every
@@ -138,7 +140,7 @@ class NatsBus implements Bus {
   private replyPrefix: string | undefined;
   private readonly replies = new Map<string, { ok: (m: Msg) => void; fail: (e: BusError) => void }>();
   private replySeq = 0;
-  private readonly onHandlerError: (error: unknown, subject: string) => void;
+  private readonly handlers: HandlerRunner;
   private readonly drainTimeoutMs: number;
   /** "" or "<subjectPrefix>." */
   private readonly ns: string;
@@ -147,7 +149,7 @@ class NatsBus implements Bus {
     private readonly nc: NatsConnection,
     opts: NatsBusOptions,
   ) {
-    this.onHandlerError = opts.onHandlerError ?? defaultHandlerErrorReporter;
+    this.handlers = new HandlerRunner(opts.onHandlerError ?? defaultHandlerErrorReporter);
     this.drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     this.ns = opts.subjectPrefix ? `${opts.subjectPrefix}.` : "";
     // With endless reconnects this only happens on a fatal error (say, revoked
@@ -197,10 +199,10 @@ class NatsBus implements Bus {
         callback: (err, msg) => {
           if (err !== null) {
             // Asynchronous subscription failures (permissions) have no caller to throw to.
-            this.reportHandlerError(err, subject);
+            this.handlers.report(err, subject);
             return;
           }
-          if (state.active) this.invoke(handler, new NatsMessage(this, msg));
+          if (state.active) this.handlers.run(handler, new NatsMessage(this, msg));
         },
       });
     } catch (e) {
@@ -318,10 +320,7 @@ class NatsBus implements Bus {
       drains.filter((p) => p !== undefined),
       Math.max(1, deadline - Date.now()),
     );
-    while (this.inflight.size > 0) {
-      const left = deadline - Date.now();
-      if (left <= 0 || !(await settledWithin(this.inflight, left))) break;
-    }
+    await this.handlers.settle(deadline);
     this.state = "closed";
     for (const s of this.subs) s.active = false;
     this.subs.clear();
@@ -368,37 +367,6 @@ class NatsBus implements Bus {
     const message = e instanceof Error ? e.message : String(e);
     if (this.state !== "open") return new BusError("CLOSED", `bus is closed (${message})`, options);
     return new BusError("CONNECTION", message, options);
-  }
-
-  private invoke(handler: MessageHandler, msg: NatsMessage): void {
-    let result: void | Promise<void>;
-    try {
-      result = handler(msg);
-    } catch (e) {
-      this.reportHandlerError(e, msg.subject);
-      return;
-    }
-    if (result !== undefined && typeof (result as PromiseLike<void>).then === "function") {
-      const tracked: PromiseLike<void> = (result as PromiseLike<void>).then(
-        () => {
-          this.inflight.delete(tracked);
-        },
-        (e: unknown) => {
-          this.inflight.delete(tracked);
-          this.reportHandlerError(e, msg.subject);
-        },
-      );
-      this.inflight.add(tracked);
-    }
-  }
-
-  private reportHandlerError(e: unknown, subject: string): void {
-    this.handlerErrors++;
-    try {
-      this.onHandlerError(e, subject);
-    } catch {
-      // A failing reporter must not turn a contained error into a crash.
-    }
   }
 }
 
