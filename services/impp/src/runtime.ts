@@ -51,6 +51,8 @@ export async function startServer(config: Config): Promise<ServerHandle> {
   const telemetry = createTelemetry({
     serviceName: `impp-${[...roles].sort().join("-")}`,
     logLevel: config.logLevel,
+    // Logs on stderr: stdout carries what the commands say to a person (serve's banner).
+    logDestination: process.stderr,
     ...(config.otlpEndpoint ? { otlpEndpoint: config.otlpEndpoint } : {}),
   });
   const log = telemetry.logger;
