@@ -47,6 +47,7 @@ describe("loadConfig defaults", () => {
       domain: "localhost",
       compression: true,
       redisPrefix: "impp:",
+      bannedClients: [],
       limits: {
         maxBlockSize: 262144,
         idleTimeoutMs: 300000,
@@ -105,6 +106,7 @@ describe("loadConfig parses every variable", () => {
       IMPP_REDIS_URL: "rediss://:secret@redis:6380/2",
       IMPP_REDIS_PREFIX: "tenant-a:",
       IMPP_NATS_PREFIX: "tenant-a",
+      IMPP_BANNED_CLIENTS: "OldChat, Trillian<6.1",
       IMPP_DATABASE_URL: "postgresql://u:p@db/impp",
       IMPP_TLS_CERT: "/certs/tls.crt",
       IMPP_TLS_KEY: "/certs/tls.key",
@@ -140,6 +142,7 @@ describe("loadConfig parses every variable", () => {
       natsPrefix: "tenant-a",
       redisUrl: "rediss://:secret@redis:6380/2",
       redisPrefix: "tenant-a:",
+      bannedClients: [{ name: "OldChat" }, { name: "Trillian", below: "6.1" }],
       databaseUrl: "postgresql://u:p@db/impp",
       tlsCert: "/certs/tls.crt",
       tlsKey: "/certs/tls.key",
@@ -198,6 +201,7 @@ describe("loadConfig parses every variable", () => {
           "IMPP_DOMAIN",
           "IMPP_REDIS_PREFIX",
           "IMPP_NATS_PREFIX",
+          "IMPP_BANNED_CLIENTS",
         ].includes(s.name)
       )
         continue;
@@ -261,6 +265,15 @@ describe("loadConfig rejects bad values, naming each", () => {
   test("a NATS prefix that is not one subject token", () => {
     problemOf({ IMPP_NATS_PREFIX: "a.b" }, "IMPP_NATS_PREFIX");
     problemOf({ IMPP_NATS_PREFIX: "a*" }, "IMPP_NATS_PREFIX");
+  });
+
+  test("banned clients: a rule without a name, or a version that is not dotted numbers", () => {
+    assert.match(problemOf({ IMPP_BANNED_CLIENTS: "<6" }, "IMPP_BANNED_CLIENTS"), /name is missing/);
+    assert.match(problemOf({ IMPP_BANNED_CLIENTS: "Trillian<six" }, "IMPP_BANNED_CLIENTS"), /dotted numbers/);
+    assert.match(
+      problemOf({ IMPP_BANNED_CLIENTS: "Trillian<6.1b" }, "IMPP_BANNED_CLIENTS"),
+      /dotted numbers/,
+    );
   });
 
   test("a Redis prefix with spaces", () => {

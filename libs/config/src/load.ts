@@ -1,6 +1,6 @@
 import { hostname as osHostname } from "node:os";
 import { ConfigError, type ConfigProblem, type ConfigWarning } from "./errors.js";
-import { toSubjectToken } from "./parse.js";
+import { type ClientBan, toSubjectToken } from "./parse.js";
 import { type Role, S, type Setting } from "./settings.js";
 
 export interface Limits {
@@ -42,6 +42,8 @@ export interface Config {
   heartbeat: { intervalMs: number; ttlMs: number };
   logLevel: string;
   otlpEndpoint?: string;
+  /** Clients refused at DEVICE BIND (IMPP_BANNED_CLIENTS). */
+  bannedClients: ClientBan[];
   /** Unknown IMPP_* variables: not fatal, but worth a log line at start. */
   warnings: ConfigWarning[];
 }
@@ -165,6 +167,7 @@ export function loadConfig(
     domain: read(S.domain, "localhost"),
     compression: read(S.compression, true),
     redisPrefix: read(S.redisPrefix, "impp:"),
+    bannedClients: read(S.bannedClients, []),
     limits,
     heartbeat,
     logLevel: read(S.logLevel, "info"),

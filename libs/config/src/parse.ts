@@ -101,3 +101,33 @@ export const domainName: Parser<string> = (raw) =>
   )
     ? ok(raw.toLowerCase())
     : bad("must be a domain name (e.g. example.com)");
+
+/** A client the operator refuses at DEVICE BIND: every version, or those below `below`. */
+export interface ClientBan {
+  /** CLIENT_NAME, compared case-insensitively. */
+  name: string;
+  /** A dotted version: clients older than it are refused and told to upgrade to it. */
+  below?: string;
+}
+
+const VERSION = /^\d+(\.\d+)*$/;
+
+/** "OldChat, Trillian<6.1" → [{name: "OldChat"}, {name: "Trillian", below: "6.1"}]. */
+export const clientBans: Parser<ClientBan[]> = (raw) => {
+  const out: ClientBan[] = [];
+  for (const part of raw.split(",")) {
+    const rule = part.trim();
+    if (rule === "") continue;
+    const lt = rule.indexOf("<");
+    const name = (lt < 0 ? rule : rule.slice(0, lt)).trim();
+    if (name === "") return bad(`"${rule}": a client name is missing`);
+    if (lt < 0) {
+      out.push({ name });
+      continue;
+    }
+    const below = rule.slice(lt + 1).trim();
+    if (!VERSION.test(below)) return bad(`"${rule}": the version after < must be dotted numbers, e.g. 6.1`);
+    out.push({ name, below });
+  }
+  return ok(out);
+};

@@ -1,5 +1,6 @@
 import {
   boolean,
+  clientBans,
   domainName,
   hostPort,
   integer,
@@ -166,6 +167,14 @@ export const S = {
     group: "Deployment",
     description: "PostgreSQL (postgres:// or postgresql://); unset = embedded PGlite in IMPP_DATA_DIR.",
     parse: url(["postgres:", "postgresql:"]),
+  },
+  bannedClients: {
+    name: "IMPP_BANNED_CLIENTS",
+    default: undefined,
+    group: "Limits",
+    description:
+      "Clients refused at DEVICE BIND with CLIENT_INVALID: a comma list of CLIENT_NAMEs, each optionally with <version to refuse only older versions (they are told to upgrade to it), e.g. OldChat,Trillian<6.1.",
+    parse: clientBans,
   },
   maxBlockSize: {
     name: "IMPP_MAX_BLOCK",

@@ -134,6 +134,23 @@ describe("DEVICE", () => {
     assert.deepEqual(await sessions.getDevices("tricia"), []);
   });
 
+  test("a banned client gets CLIENT_INVALID, with the version to upgrade to when banned by version", async () => {
+    deps = { ...deps, config: testConfig({ IMPP_BANNED_CLIENTS: "OldChat,trillian<7.0" }) };
+    const r = await handleDeviceRequest(request(bindBlock({ name: "laptop" })), deps);
+    const err = only(r.frames);
+    assert.equal(errorCode(err), DeviceError.CLIENT_INVALID);
+    assert.equal(parse(err.block).string(DeviceTlv.CLIENT_VERSION), "7.0");
+    assert.equal(r.actions, 0);
+    assert.deepEqual(await sessions.getDevices("tricia"), [], "nothing was bound");
+    const old = new TlvWriter().string(DeviceTlv.CLIENT_NAME, "OldChat").string(DeviceTlv.DEVICE_NAME, "pc");
+    const banned = only((await handleDeviceRequest(request(Buffer.from(old.finish())), deps)).frames);
+    assert.equal(errorCode(banned), DeviceError.CLIENT_INVALID);
+    assert.equal(parse(banned.block).has(DeviceTlv.CLIENT_VERSION), false);
+    deps = { ...deps, config: testConfig({ IMPP_BANNED_CLIENTS: "Trillian<6.5" }) };
+    const ok = await handleDeviceRequest(request(bindBlock({ name: "laptop" })), deps);
+    assert.equal(ok.actions & ReplyAction.SET_DEVICE, ReplyAction.SET_DEVICE, "6.5 is not below 6.5");
+  });
+
   test("TOO_MANY_DEVICES past the per-user limit", async () => {
     for (let i = 0; i < 3; i++)
       assert.equal((await bindOn("a", `c${i}`)).actions & ReplyAction.SET_DEVICE, ReplyAction.SET_DEVICE);

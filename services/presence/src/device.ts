@@ -19,6 +19,7 @@ import {
   asBuffer,
   deliver,
   deliverToAccount,
+  errorFrame,
   errorReply,
   fromProtocolError,
   isFailure,
@@ -27,13 +28,14 @@ import {
 } from "@impp/service-kit";
 import type { DevicePatch, DeviceRecord, SessionStore } from "@impp/sessions";
 import type { Telemetry } from "@impp/telemetry";
+import { checkClient } from "./client-policy.js";
 import { readClient, readDeviceName, readDeviceState } from "./fields.js";
 import { tupleFor } from "./servers.js";
 
 export interface DeviceDeps {
   bus: Bus;
   sessions: SessionStore;
-  config: Pick<Config, "limits">;
+  config: Pick<Config, "limits" | "bannedClients">;
   telemetry?: Telemetry;
   /** Server clock in ms (tests); default Date.now. */
   now?: () => number;
@@ -117,6 +119,14 @@ async function bind(req: RequestEnvelope, deps: DeviceDeps): Promise<ReplyEnvelo
   if (isFailure(block)) return errorReply(req, block.code);
   const client = readClient(block);
   if (isFailure(client)) return errorReply(req, client.code);
+  const refusal = checkClient(deps.config.bannedClients, client);
+  if (refusal !== undefined) {
+    const suggestion =
+      refusal.upgradeTo === undefined
+        ? undefined
+        : new TlvWriter(32).string(DeviceTlv.CLIENT_VERSION, refusal.upgradeTo).finish();
+    return { actions: 0, frames: errorFrame(req, DeviceError.CLIENT_INVALID, suggestion) };
+  }
   const wish = readDeviceName(block);
   if (isFailure(wish)) return errorReply(req, wish.code);
   const state = readDeviceState(block);
