@@ -101,7 +101,11 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView {
   private readonly host: ConnectionHost;
   private readonly raw: net.Socket;
   private socket: net.Socket;
-  private decoder: FrameDecoder;
+  /**
+   * Null while nothing is buffered (an idle connection): a decoder keeps the last chunk it sliced,
+   * so one is made on the next read instead. Kept through the plain phase, whose leftover matters.
+   */
+  private decoder: FrameDecoder | null = null;
   private readonly fifo: FamilyFifo<Pending>;
   private versionDone = false;
   /** end() was called: no more writes, inbound bytes are dropped. */
@@ -124,7 +128,6 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView {
     this.id = id;
     this.remoteAddress = addressOf(raw);
     this.lastActivity = Date.now();
-    this.decoder = new FrameDecoder({ maxBlockSize: host.maxBlockSize });
     this.fifo = new FamilyFifo<Pending>(this.process, this.onSettled, this.onInternalError);
     raw.setNoDelay(true);
     raw.on("error", this.onError);
@@ -163,6 +166,10 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView {
     try {
       this.host.counters.bytesIn(chunk.length);
       this.plainChunks?.push(chunk);
+      this.decoder ??= new FrameDecoder({
+        maxBlockSize: this.host.maxBlockSize,
+        checkTlvs: !this.compression,
+      });
       this.decoder.push(chunk);
       this.readFrames();
     } catch (e) {
@@ -171,13 +178,15 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView {
   };
 
   private readFrames(): void {
+    const decoder = this.decoder;
+    if (decoder === null) return;
     let any = false;
     while (!this.ending && !this.closed && !this.upgrading) {
       if (this.fifo.size >= MAX_QUEUED_REQUESTS) {
         this.pauseReading();
         break;
       }
-      const f = this.decoder.next();
+      const f = decoder.next();
       if (f === null) break;
       any = true;
       if (f instanceof ProtocolError) {
@@ -194,7 +203,11 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView {
       }
     }
     if (any) this.lastActivity = Date.now();
-    if (this.plainChunks !== null && !this.upgrading) this.trimPlainChunks();
+    if (this.upgrading) return;
+    if (this.plainChunks !== null) this.trimPlainChunks();
+    // A failed decoder also reports 0 buffered; it is kept, so its error stays final.
+    else if (this.decoder === decoder && decoder.buffered === 0 && decoder.error === null)
+      this.decoder = null;
   }
 
   private onVersion(version: number): void {
@@ -327,7 +340,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView {
     this.host.counters.frameOut(Family.STREAM);
     this.compression = r.compression;
     if (r.startTls) this.upgradeInBand();
-    else this.decoder.checkTlvs = !r.compression;
+    else if (this.decoder !== null) this.decoder.checkTlvs = !r.compression;
   }
 
   private route(item: Pending, block: Buffer): Promise<void> {
@@ -505,14 +518,14 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView {
     s.on("error", this.onError);
     s.on("close", this.onClose);
     this.socket = s;
-    this.decoder = new FrameDecoder({ maxBlockSize: this.host.maxBlockSize, checkTlvs: !this.compression });
+    this.decoder = null;
   }
 
   private readonly onSecure = (): void => {
     this.handshakeDeadline = 0;
     this.upgrading = false;
     // Input is only read while not upgrading: anything that came in before this event waits in the decoder.
-    if (this.decoder.buffered === 0) return;
+    if (this.decoder === null || this.decoder.buffered === 0) return;
     try {
       this.readFrames();
     } catch (e) {
@@ -521,7 +534,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView {
   };
 
   private takeLeftover(): Buffer {
-    const need = this.decoder.buffered;
+    const need = this.decoder?.buffered ?? 0;
     const chunks = this.plainChunks;
     if (need === 0 || chunks === null || chunks.length === 0) return EMPTY;
     const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
@@ -531,7 +544,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView {
   /** Keeps only the trailing chunks that still hold bytes the decoder has not consumed. */
   private trimPlainChunks(): void {
     const chunks = this.plainChunks!;
-    const need = this.decoder.buffered;
+    const need = this.decoder?.buffered ?? 0;
     let have = 0;
     let i = chunks.length;
     while (i > 0 && have < need) {
