@@ -25,7 +25,7 @@ import {
 import type { Logger } from "@impp/telemetry";
 import type { EdgeCounters } from "./counters.js";
 import type { DeliveryTarget } from "./delivery.js";
-import { FamilyFifo, type FifoItem } from "./fifo.js";
+import { FamilyFifo, type FifoItem, type FifoOwner } from "./fifo.js";
 import { FramesError, OutFrames } from "./frames.js";
 import type { Router } from "./router.js";
 import {
@@ -84,7 +84,7 @@ function addressOf(socket: net.Socket): string {
   return a.startsWith("::ffff:") ? a.slice(7) : a;
 }
 
-export class Connection implements Sweepable, DeliveryTarget, SessionView {
+export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoOwner<Pending> {
   readonly id: string;
   readonly remoteAddress: string;
   phase: Phase;
@@ -128,7 +128,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView {
     this.id = id;
     this.remoteAddress = addressOf(raw);
     this.lastActivity = Date.now();
-    this.fifo = new FamilyFifo<Pending>(this.process, this.onSettled, this.onInternalError);
+    this.fifo = new FamilyFifo<Pending>(this);
     raw.setNoDelay(true);
     raw.on("error", this.onError);
     raw.on("close", this.onClose);
@@ -173,7 +173,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView {
       this.decoder.push(chunk);
       this.readFrames();
     } catch (e) {
-      this.onInternalError(e);
+      this.queueFailed(e);
     }
   };
 
@@ -238,7 +238,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView {
       this.phase === Phase.PRE_TLS ||
       (h.family === Family.STREAM && h.type === StreamType.FEATURES_SET && this.fifo.size === 0)
     ) {
-      this.process(item);
+      this.runQueued(item);
       return;
     }
     this.fifo.push(item);
@@ -259,7 +259,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView {
   // ------------------------------------------------------------------ processing
 
   /** The fifo's runner (and the direct path for what is answered on arrival). Never throws out. */
-  private readonly process = (item: Pending): undefined | Promise<void> => {
+  runQueued(item: Pending): undefined | Promise<void> {
     if (this.closed || this.ending) return undefined;
     const d = decide(this, item.flags, item.family, item.type);
     if (d.kind === "error") {
@@ -278,7 +278,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView {
       return undefined;
     }
     return this.route(item, block);
-  };
+  }
 
   /** The request's TLV block, inflated and checked; undefined when an error was sent instead. */
   private openBlock(item: Pending): Buffer | undefined {
@@ -529,7 +529,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView {
     try {
       this.readFrames();
     } catch (e) {
-      this.onInternalError(e);
+      this.queueFailed(e);
     }
   };
 
@@ -562,18 +562,19 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView {
     this.socket.pause();
   }
 
-  private readonly onSettled = (): void => {
+  /** FifoOwner: a request settled; reading resumes if it had paused on a full queue. */
+  queueSettled(): void {
     if (!this.readPaused || this.closed || this.ending || this.fifo.size >= MAX_QUEUED_REQUESTS) return;
     this.readPaused = false;
     try {
       // Frames already buffered in the decoder come first; the socket only resumes if they all fit.
       this.readFrames();
     } catch (e) {
-      this.onInternalError(e);
+      this.queueFailed(e);
       return;
     }
     if (!this.readPaused && !this.closed && !this.ending) this.socket.resume();
-  };
+  }
 
   /** Writes already queued go out, then the connection closes (CLOSE_AFTER, fatal protocol errors). */
   closeAfterFlush(reason: CloseReason): void {
@@ -603,10 +604,11 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView {
     this.close(CloseReason.SOCKET_ERROR);
   };
 
-  private readonly onInternalError = (e: unknown): void => {
+  /** FifoOwner, and every socket handler's catch: a bug of ours closes this connection only. */
+  queueFailed(e: unknown): void {
     this.host.logger.error({ conn: this.id, err: e }, "connection handler failed");
     this.close(CloseReason.INTERNAL_ERROR);
-  };
+  }
 
   private finish(reason: CloseReason): void {
     if (this.closed) return;

@@ -14,18 +14,20 @@ function harness() {
   const gates = new Map<string, () => void>();
   const errors: unknown[] = [];
   let settled = 0;
-  const fifo = new FamilyFifo<Item>(
-    (item) => {
+  const fifo = new FamilyFifo<Item>({
+    runQueued(item) {
       started.push(item.id);
       if (item.id.startsWith("throw")) throw new Error("boom");
       if (!item.async) return undefined;
       return new Promise<void>((resolve) => gates.set(item.id, resolve));
     },
-    () => {
+    queueSettled() {
       settled++;
     },
-    (e) => errors.push(e),
-  );
+    queueFailed(e) {
+      errors.push(e);
+    },
+  });
   const release = async (id: string) => {
     const g = gates.get(id);
     assert.ok(g, `${id} is not running`);

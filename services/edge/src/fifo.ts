@@ -7,26 +7,33 @@ export interface FifoItem {
   family: number;
 }
 
-/** Runs one item. A returned promise holds the item's family (or, serial, the whole queue) until it settles. */
-export type FifoRunner<T> = (item: T) => void | Promise<void>;
+/**
+ * What the queue calls back. One object (the connection itself) rather than three closures: the
+ * queue exists once per connection, and idle connections are what the edge holds by the 100k.
+ */
+export interface FifoOwner<T> {
+  /** Runs one item. A returned promise holds the item's family (or, serial, the whole queue) until it settles. */
+  runQueued(item: T): void | Promise<void>;
+  /** An asynchronous item settled (the connection resumes reading if it had paused). */
+  queueSettled(): void;
+  /** A runner that threw or rejected: contained here, reported there. */
+  queueFailed(error: unknown): void;
+}
+
+/** Empty arrays are shared until something waits or runs, and dropped again when all is done. */
+const NONE: never[] = [];
 
 export class FamilyFifo<T extends FifoItem> {
   private concurrent = false;
   private closed = false;
   private pumping = false;
   /** Waiting items in arrival order (bounded by the connection's queue limit, so a small array). */
-  private readonly waiting: T[] = [];
-  /** Families with an item in flight. */
-  private readonly busy = new Set<number>();
+  private waiting: T[] = NONE;
+  /** Families with an item in flight (at most one each, and few families: an array beats a Set). */
+  private busy: number[] = NONE;
   private running = 0;
 
-  constructor(
-    private readonly run: FifoRunner<T>,
-    /** Called after an asynchronous item settled (the connection resumes reading if it had paused). */
-    private readonly onSettled: () => void,
-    /** A runner that threw or rejected: contained here, reported there. */
-    private readonly onError: (error: unknown) => void,
-  ) {}
+  constructor(private readonly owner: FifoOwner<T>) {}
 
   /** Items waiting plus items in flight. */
   get size(): number {
@@ -39,6 +46,7 @@ export class FamilyFifo<T extends FifoItem> {
 
   push(item: T): void {
     if (this.closed) return;
+    if (this.waiting === NONE) this.waiting = [];
     this.waiting.push(item);
     this.pump();
   }
@@ -52,7 +60,7 @@ export class FamilyFifo<T extends FifoItem> {
   /** The connection is gone: drop what waits; items in flight finish on their own. */
   close(): void {
     this.closed = true;
-    this.waiting.length = 0;
+    this.waiting = NONE;
   }
 
   private pump(): void {
@@ -64,29 +72,31 @@ export class FamilyFifo<T extends FifoItem> {
       while (i < this.waiting.length && !this.closed) {
         if (!this.concurrent && this.running > 0) break;
         const item = this.waiting[i]!;
-        if (this.concurrent && this.busy.has(item.family)) {
+        if (this.concurrent && this.busy.includes(item.family)) {
           i++;
           continue;
         }
         this.waiting.splice(i, 1);
         let result: void | Promise<void>;
         try {
-          result = this.run(item);
+          result = this.owner.runQueued(item);
         } catch (e) {
-          this.onError(e);
+          this.owner.queueFailed(e);
           continue;
         }
         if (result === undefined) continue;
         this.running++;
-        this.busy.add(item.family);
+        if (this.busy === NONE) this.busy = [];
+        this.busy.push(item.family);
         result.then(
           () => this.settle(item.family),
           (e: unknown) => {
-            this.onError(e);
+            this.owner.queueFailed(e);
             this.settle(item.family);
           },
         );
       }
+      if (this.waiting.length === 0) this.waiting = NONE;
     } finally {
       this.pumping = false;
     }
@@ -94,8 +104,10 @@ export class FamilyFifo<T extends FifoItem> {
 
   private settle(family: number): void {
     this.running--;
-    this.busy.delete(family);
+    const i = this.busy.indexOf(family);
+    if (i >= 0) this.busy.splice(i, 1);
+    if (this.running === 0) this.busy = NONE;
     this.pump();
-    this.onSettled();
+    this.owner.queueSettled();
   }
 }
