@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type AccountsAdmin, createAccountsAdmin } from "@impp/auth";
-import { ConfigError, loadConfig } from "@impp/config";
+import { type Config, ConfigError, loadConfig } from "@impp/config";
 import { openStore, type Store } from "@impp/store";
 import pg from "pg";
 import { remoteAdmin } from "../commands/user.js";
@@ -110,15 +110,27 @@ async function embeddedInProcess(
   run: () => Promise<void>,
   cleanup: Array<() => Promise<void>>,
 ): Promise<Cluster> {
-  const config = loadConfig({
-    ...BASE_ENV,
-    IMPP_PORT: String(await freePort()),
-    IMPP_DATA_DIR: dataDir,
-    ...opts.env,
-  });
-  if (config instanceof ConfigError) throw new ClusterError("START_FAILED", config.message);
-  const server = await startServer(config);
-  cleanup.push(() => server.stop());
+  let server: ServerHandle | undefined;
+  let config: Config | undefined;
+  for (let attempt = 1; server === undefined; attempt++) {
+    const c = loadConfig({
+      ...BASE_ENV,
+      IMPP_PORT: String(await freePort()),
+      IMPP_DATA_DIR: dataDir,
+      ...opts.env,
+    });
+    if (c instanceof ConfigError) throw new ClusterError("START_FAILED", c.message);
+    config = c;
+    try {
+      server = await startServer(c);
+    } catch (e) {
+      // The port was taken between freePort() and the bind: try another one.
+      if (attempt >= 3 || !String((e as Error).message).includes("EADDRINUSE")) throw e;
+    }
+  }
+  if (config === undefined) throw new ClusterError("START_FAILED", "no configuration");
+  const started = server;
+  cleanup.push(() => started.stop());
   const admin = createAccountsAdmin(server.store!, { domain: config.domain });
   return {
     mode: "embedded",
@@ -148,15 +160,14 @@ async function embeddedChild(
   run: () => Promise<void>,
   cleanup: Array<() => Promise<void>>,
 ): Promise<Cluster> {
-  const port = await freePort();
-  const env = {
+  const env: Record<string, string> = {
     ...BASE_ENV,
-    IMPP_PORT: String(port),
     IMPP_DATA_DIR: dataDir,
     IMPP_EDGE_ID: "embedded",
     ...opts.env,
   };
-  const child = await spawnServer(env, opts.verbose, opts.nodeArgs);
+  const { child, port } = await spawnOnFreePort(env, opts);
+  env.IMPP_PORT = String(port);
   cleanup.push(() => stopChild(child));
   return {
     mode: "embedded-process",
@@ -239,12 +250,10 @@ async function distributed(
   const edges: EdgeEndpoint[] = [];
   const children: ChildProcess[] = [];
   for (let i = 0; i < (opts.edges ?? 2); i++) {
-    const port = await freePort();
     const edgeId = `edge-${tag}-${i}`;
-    const child = await spawnServer(
-      { ...shared, IMPP_ROLES: "edge", IMPP_EDGE_ID: edgeId, IMPP_PORT: String(port) },
-      opts.verbose,
-      opts.nodeArgs,
+    const { child, port } = await spawnOnFreePort(
+      { ...shared, IMPP_ROLES: "edge", IMPP_EDGE_ID: edgeId },
+      opts,
     );
     cleanup.push(() => stopChild(child));
     children.push(child);
@@ -284,6 +293,25 @@ function withDatabase(url: string, db: string): string {
   const u = new URL(url);
   u.pathname = `/${db}`;
   return u.toString();
+}
+
+/**
+ * Spawns `impp serve` on a port that was free a moment ago. Between freePort() and the child's
+ * bind another socket of this machine may take the port: then try again on another one.
+ */
+async function spawnOnFreePort(
+  env: Record<string, string>,
+  opts: ClusterOptions,
+): Promise<{ child: ChildProcess; port: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      const child = await spawnServer({ ...env, IMPP_PORT: String(port) }, opts.verbose, opts.nodeArgs);
+      return { child, port };
+    } catch (e) {
+      if (attempt >= 3 || !(e instanceof ClusterError) || !e.message.includes("EADDRINUSE")) throw e;
+    }
+  }
 }
 
 /** Spawns `impp serve` and resolves once it has printed its start-up banner. */
