@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -12,7 +12,16 @@ import { BIN, freePort } from "../testing/cluster.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../..");
 
-test("impp serve on a fresh folder: certificate made, banner says how to add a user, SIGTERM drains and exits 0", async () => {
+interface Started {
+  child: ChildProcess;
+  dataDir: string;
+  port: number;
+  httpPort: number;
+  output: () => string;
+}
+
+/** `impp serve` on a fresh folder, up to its banner; on a port taken meanwhile, again on others. */
+async function startServe(attempt = 1): Promise<Started> {
   const dataDir = await mkdtemp(path.join(tmpdir(), "impp-serve-"));
   const port = await freePort();
   const httpPort = await freePort();
@@ -31,17 +40,29 @@ test("impp serve on a fresh folder: certificate made, banner says how to add a u
   let out = "";
   child.stdout.on("data", (d) => (out += d));
   child.stderr.on("data", (d) => (out += d));
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no banner:\n${out}`)), 30_000);
-      child.stdout.on("data", () => {
-        if (out.includes("Stop with")) {
-          clearTimeout(t);
-          resolve();
-        }
-      });
-      child.once("exit", (code) => reject(new Error(`exited ${code}:\n${out}`)));
+  const up = await new Promise<boolean>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no banner:\n${out}`)), 30_000);
+    child.stdout.on("data", () => {
+      if (out.includes("Stop with")) {
+        clearTimeout(t);
+        resolve(true);
+      }
     });
+    child.once("exit", (code) => {
+      clearTimeout(t);
+      if (attempt < 3 && out.includes("EADDRINUSE")) resolve(false);
+      else reject(new Error(`exited ${code}:\n${out}`));
+    });
+  });
+  if (up) return { child, dataDir, port, httpPort, output: () => out };
+  await rm(dataDir, { recursive: true, force: true });
+  return startServe(attempt + 1);
+}
+
+test("impp serve on a fresh folder: certificate made, banner says how to add a user, SIGTERM drains and exits 0", async () => {
+  const { child, dataDir, port, httpPort, output } = await startServe();
+  const out = output();
+  try {
     assert.match(out, /generated a self-signed certificate/);
     assert.match(out, /No users yet/);
     assert.match(out, /impp user add/);
