@@ -165,6 +165,7 @@ export function runSessionStoreContract(name: string, make: () => Promise<Sessio
           isIdle: true,
           isMobile: true,
           isStatusAutomatic: true,
+          server: "edge-ü.example:3158",
         });
         const r = await bound(s, rec, "Zimmer-Rechner 🖥");
         const expected = { ...rec, name: "Zimmer-Rechner 🖥" };

@@ -29,6 +29,7 @@ const arbRecord: fc.Arbitrary<DeviceRecord> = fc
       isIdle: fc.boolean(),
       isMobile: fc.boolean(),
       isStatusAutomatic: fc.boolean(),
+      server: str(80),
     },
     {
       requiredKeys: [
@@ -51,6 +52,27 @@ const arbRecord: fc.Arbitrary<DeviceRecord> = fc
 const corrupt = (e: unknown) => e instanceof SessionError && e.kind === "CORRUPT_RECORD";
 
 describe("device record codec", () => {
+  test("a record written before SERVER was stored still reads, without a server", () => {
+    const r: DeviceRecord = {
+      account: "a",
+      name: "pc",
+      edgeId: "e1",
+      connId: "c1",
+      remoteAddress: "192.0.2.1",
+      connectedAt: 1,
+      status: 1,
+      capabilities: [1],
+      isIdle: false,
+      isMobile: false,
+      isStatusAutomatic: false,
+    };
+    const withServer = encodeDevice({ ...r, server: "edge-1.example:3158" });
+    const without = encodeDevice(r);
+    assert.equal(withServer.length, without.length + 2 + "edge-1.example:3158".length);
+    assert.deepEqual(decodeDevice("a", without), r);
+    assert.equal(decodeDevice("a", withServer).server, "edge-1.example:3158");
+  });
+
   test("round trips any record", () => {
     fc.assert(
       fc.property(arbRecord, (r) => {

@@ -8,6 +8,7 @@ import { type DeviceRecord, SessionError } from "./types.js";
  *   u8 flags (1 idle, 2 mobile, 4 statusAutomatic)
  *   u8 optional mask, then one str per set bit in OPTIONAL order
  *   u16 capability count | u16 each
+ *   str server — only when flags has bit 8 (added later: records without it read as before)
  *
  * The account is not stored: it is the Redis key the record lives under.
  */
@@ -64,6 +65,8 @@ export function encodeDevice(r: DeviceRecord): Buffer {
   const caps = r.capabilities;
   if (caps.length > U16) invalid("more than 65535 capabilities");
   size += 2 * caps.length;
+  const serverLen = r.server === undefined ? -1 : strLen(r.server, "server");
+  if (serverLen >= 0) size += 2 + serverLen;
   if (!Number.isFinite(r.connectedAt)) invalid("connectedAt must be a finite number");
 
   const buf = Buffer.allocUnsafe(size);
@@ -77,7 +80,10 @@ export function encodeDevice(r: DeviceRecord): Buffer {
   for (const s of head) str(s);
   o = buf.writeDoubleBE(r.connectedAt, o);
   o = buf.writeUInt16BE(u16(r.status, "status"), o);
-  o = buf.writeUInt8((r.isIdle ? 1 : 0) | (r.isMobile ? 2 : 0) | (r.isStatusAutomatic ? 4 : 0), o);
+  o = buf.writeUInt8(
+    (r.isIdle ? 1 : 0) | (r.isMobile ? 2 : 0) | (r.isStatusAutomatic ? 4 : 0) | (serverLen >= 0 ? 8 : 0),
+    o,
+  );
   o = buf.writeUInt8(mask, o);
   for (const k of OPTIONAL) {
     const v = r[k];
@@ -85,6 +91,10 @@ export function encodeDevice(r: DeviceRecord): Buffer {
   }
   o = buf.writeUInt16BE(caps.length, o);
   for (const c of caps) o = buf.writeUInt16BE(u16(c, "capability"), o);
+  if (serverLen >= 0) {
+    o = buf.writeUInt16BE(serverLen, o);
+    o += buf.write(r.server!, o, serverLen, "utf8");
+  }
   return buf;
 }
 
@@ -152,6 +162,7 @@ export function decodeDevice(account: string, buf: Buffer): DeviceRecord {
   for (let i = 0; i < count; i++) caps[i] = buf.readUInt16BE(o + 2 * i);
   o += 2 * count;
   r.capabilities = caps;
+  if ((flags & 8) !== 0) r.server = str();
   if (o !== buf.length) corrupt("trailing bytes");
   return r;
 }

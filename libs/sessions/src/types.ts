@@ -21,6 +21,8 @@ export interface DeviceRecord {
   isIdle: boolean;
   isMobile: boolean;
   isStatusAutomatic: boolean;
+  /** The edge's public host:port (what SERVER TLVs announce), when known. */
+  server?: string;
 }
 
 export type DevicePatch = Partial<

@@ -96,6 +96,17 @@ describe("DEVICE", () => {
     assert.equal(reply.device, "device");
   });
 
+  test("tuples carry each device's SERVER even from a presence instance that never saw its edge", async () => {
+    await bindOn("a", "c1");
+    deps = { ...deps, servers: new Map() }; // another instance: it learned nothing about edge-a
+    const reply = await bindOn("b", "c2");
+    const b = parse(only(reply.frames).block);
+    const servers = (b.nestedAll(DeviceTlv.DEVICE_TUPLE) as TlvBlock[]).map((t) =>
+      t.string(DeviceTlv.SERVER),
+    );
+    assert.deepEqual(servers, ["a.example.org:3158", "b.example.org:3158"]);
+  });
+
   test("a second BIND gets a suffixed name, both tuples, and the first device an UPDATE indication", async () => {
     await bindOn("a", "c1");
     const reply = await bindOn("b", "c2");

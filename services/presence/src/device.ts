@@ -147,6 +147,8 @@ async function bind(req: RequestEnvelope, deps: DeviceDeps): Promise<ReplyEnvelo
     isStatusAutomatic: state.isStatusAutomatic ?? false,
   };
   if (state.statusMessage !== undefined) record.statusMessage = state.statusMessage;
+  // Stored with the device, so every later tuple of it carries SERVER, whichever presence instance builds it.
+  if (req.server !== "") record.server = req.server;
   const bound = await deps.sessions.bindDevice(record, wish, deps.config.limits.devicesPerUser);
   if (!bound.ok) {
     if (bound.error.kind === "TOO_MANY_DEVICES") return errorReply(req, DeviceError.TOO_MANY_DEVICES);

@@ -2,8 +2,8 @@ import type { DeviceRecord } from "@impp/sessions";
 import { deviceTuple } from "./tuple.js";
 
 /**
- * A device's tuple with SERVER filled in when its edge's public address is known: the requester's
- * own edge always, other edges when this instance has seen a request from them.
+ * A device's tuple with SERVER: the address stored with the device at BIND; for a record without
+ * one, the requester's own edge, or an edge this instance has seen a request from.
  */
 export function tupleFor(
   d: DeviceRecord,
@@ -11,6 +11,6 @@ export function tupleFor(
   requestEdge: string,
   requestServer: string,
 ): Buffer {
-  const server = d.edgeId === requestEdge ? requestServer : servers?.get(d.edgeId);
+  const server = d.server ?? (d.edgeId === requestEdge ? requestServer : servers?.get(d.edgeId));
   return deviceTuple(d, server);
 }
