@@ -36,6 +36,8 @@ export interface Config {
   roles: Role[];
   edgeId: string;
   serverName: string;
+  /** Where a draining edge sends its clients (IMPP_DRAIN_REDIRECT); unset = serverName. */
+  drainRedirect?: string;
   domain: string;
   compression: boolean;
   limits: Limits;
@@ -177,6 +179,7 @@ export function loadConfig(
   const optional = {
     natsUrl: read(S.natsUrl),
     natsPrefix: read(S.natsPrefix),
+    drainRedirect: read(S.drainRedirect),
     redisUrl: read(S.redisUrl),
     databaseUrl: read(S.databaseUrl),
     tlsCert,

@@ -80,6 +80,14 @@ export const S = {
     parse: hostPort,
     computed: true,
   },
+  drainRedirect: {
+    name: "IMPP_DRAIN_REDIRECT",
+    default: undefined,
+    group: "Network",
+    description:
+      "host:port a draining edge tells its clients to reconnect to (DEVICE_BOUND_ELSEWHERE's SERVER); unset = IMPP_SERVER_NAME, which behind a load balancer reaches another edge.",
+    parse: hostPort,
+  },
   domain: {
     name: "IMPP_DOMAIN",
     default: "localhost",

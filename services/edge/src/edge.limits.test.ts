@@ -163,6 +163,25 @@ describe("slow reader", () => {
 });
 
 describe("drain", () => {
+  test("IMPP_DRAIN_REDIRECT, when set, is the SERVER clients are sent to", async () => {
+    await withStack(
+      {
+        limits: { drainGraceMs: 100 },
+        serverName: "this-edge.test:3158",
+        drainRedirect: "elsewhere.test:3158",
+      },
+      async (s) => {
+        const c = await TestClient.bound(s.edge.ports.plain, "moving", "a");
+        const drained = s.edge.drain();
+        const n = await c.nextTlv();
+        assert.equal(errorCode(n), DeviceError.DEVICE_BOUND_ELSEWHERE);
+        assert.equal(tlvs(n).string(DeviceTlv.SERVER), "elsewhere.test:3158");
+        await drained;
+        c.close();
+      },
+    );
+  });
+
   test("stop accepting, not ready, bound clients told DEVICE_BOUND_ELSEWHERE with SERVER, the rest closed after the grace", async () => {
     await withStack({ limits: { drainGraceMs: 300 }, serverName: "other-edge.test:3158" }, async (s) => {
       const gone = watchDeviceGone(s.bus);

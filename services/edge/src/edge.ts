@@ -184,7 +184,7 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
       draining$ ??= (async () => {
         draining = true;
         await closeListeners();
-        const notice = drainNotice(config.serverName);
+        const notice = drainNotice(config.drainRedirect ?? config.serverName);
         let told = 0;
         for (const c of connections) {
           if (c.device !== "" && c.sendRaw(notice)) told++;
