@@ -58,7 +58,8 @@ export async function startServer(config: Config): Promise<ServerHandle> {
   const log = telemetry.logger;
   for (const w of config.warnings) log.warn({ variable: w.variable }, w.problem);
 
-  const cleanup: Array<() => Promise<void>> = [];
+  // Run in reverse on stop: telemetry, registered first, shuts down (and flushes) last.
+  const cleanup: Array<() => Promise<void>> = [() => telemetry.shutdown()];
   const stopAll = async () => {
     for (const fn of cleanup.reverse()) {
       try {
@@ -156,10 +157,6 @@ export async function startServer(config: Config): Promise<ServerHandle> {
         await server.close();
       });
     }
-
-    cleanup.push(() => telemetry.shutdown());
-    // telemetry shuts down last: it was pushed last but cleanup runs in reverse.
-    cleanup.unshift(cleanup.pop()!);
 
     let stopped: Promise<void> | undefined;
     const stop = () => {

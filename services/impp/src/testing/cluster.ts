@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type AccountsAdmin, createAccountsAdmin } from "@impp/auth";
-import { type Config, ConfigError, loadConfig } from "@impp/config";
+import { ConfigError, loadConfig } from "@impp/config";
 import { openStore, type Store } from "@impp/store";
 import pg from "pg";
 import { remoteAdmin } from "../commands/user.js";
@@ -110,27 +110,13 @@ async function embeddedInProcess(
   run: () => Promise<void>,
   cleanup: Array<() => Promise<void>>,
 ): Promise<Cluster> {
-  let server: ServerHandle | undefined;
-  let config: Config | undefined;
-  for (let attempt = 1; server === undefined; attempt++) {
-    const c = loadConfig({
-      ...BASE_ENV,
-      IMPP_PORT: String(await freePort()),
-      IMPP_DATA_DIR: dataDir,
-      ...opts.env,
-    });
+  const { value: server } = await onFreePort((port) => {
+    const c = loadConfig({ ...BASE_ENV, IMPP_PORT: String(port), IMPP_DATA_DIR: dataDir, ...opts.env });
     if (c instanceof ConfigError) throw new ClusterError("START_FAILED", c.message);
-    config = c;
-    try {
-      server = await startServer(c);
-    } catch (e) {
-      // The port was taken between freePort() and the bind: try another one.
-      if (attempt >= 3 || !String((e as Error).message).includes("EADDRINUSE")) throw e;
-    }
-  }
-  if (config === undefined) throw new ClusterError("START_FAILED", "no configuration");
-  const started = server;
-  cleanup.push(() => started.stop());
+    return startServer(c);
+  });
+  const config = server.config;
+  cleanup.push(() => server.stop());
   const admin = createAccountsAdmin(server.store!, { domain: config.domain });
   return {
     mode: "embedded",
@@ -296,22 +282,28 @@ function withDatabase(url: string, db: string): string {
 }
 
 /**
- * Spawns `impp serve` on a port that was free a moment ago. Between freePort() and the child's
- * bind another socket of this machine may take the port: then try again on another one.
+ * Starts something on a port that was free a moment ago. Between freePort() and the bind another
+ * socket of this machine may take the port (both come from the ephemeral range): then try another.
  */
+async function onFreePort<T>(start: (port: number) => Promise<T>): Promise<{ value: T; port: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return { value: await start(port), port };
+    } catch (e) {
+      if (attempt >= 3 || !String((e as Error).message).includes("EADDRINUSE")) throw e;
+    }
+  }
+}
+
 async function spawnOnFreePort(
   env: Record<string, string>,
   opts: ClusterOptions,
 ): Promise<{ child: ChildProcess; port: number }> {
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    try {
-      const child = await spawnServer({ ...env, IMPP_PORT: String(port) }, opts.verbose, opts.nodeArgs);
-      return { child, port };
-    } catch (e) {
-      if (attempt >= 3 || !(e instanceof ClusterError) || !e.message.includes("EADDRINUSE")) throw e;
-    }
-  }
+  const { value: child, port } = await onFreePort((p) =>
+    spawnServer({ ...env, IMPP_PORT: String(p) }, opts.verbose, opts.nodeArgs),
+  );
+  return { child, port };
 }
 
 /** Spawns `impp serve` and resolves once it has printed its start-up banner. */
@@ -372,9 +364,4 @@ async function stopChild(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
   await exited;
   clearTimeout(timer);
-}
-
-export async function runCli(args: string[], env: Record<string, string>): Promise<number> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: "ignore" });
-  return await new Promise((resolve) => child.once("exit", (code) => resolve(code ?? 1)));
 }
