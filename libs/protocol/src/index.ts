@@ -1,4 +1,6 @@
 // @impp/protocol — the IMPP wire codec. Pure: no I/O, no dependencies beyond node:buffer and node:zlib.
+
+export { ACCOUNT_NAME_MAX, isCanonicalAccountName, normalizeAddress } from "./address.js";
 export * from "./compression.js";
 export * from "./constants.js";
 export * from "./decoder.js";

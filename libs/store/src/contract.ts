@@ -1,237 +1,174 @@
 // The store's contract: the same suite runs on every backend (PGlite in memory,
 // PGlite in a folder, real Postgres). Exported as @impp/store/contract; it
-// imports node:test, so it is not part of the main entry.
+// imports node:test, so it is not part of the main entry. Features test their own
+// tables with their own suites on the same backends (e.g. auth's accounts).
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { type Kysely, sql } from "kysely";
+import pg from "pg";
 import { StoreError } from "./errors.js";
-import { migrations, runMigrations } from "./migrations.js";
+import { type MigrationSet, runMigrations } from "./migrations.js";
 import type { Store } from "./store.js";
+
+/** Two features' migration sets, each in its own table, as real features declare them. */
+export const probeSets = {
+  notes: {
+    table: "contract_notes_migration",
+    list: [
+      {
+        name: "0001_notes",
+        async up(db: Kysely<unknown>) {
+          await sql`CREATE TABLE contract_notes (id int PRIMARY KEY, body text NOT NULL)`.execute(db);
+        },
+      },
+      {
+        name: "0002_notes_author",
+        async up(db: Kysely<unknown>) {
+          await sql`ALTER TABLE contract_notes ADD COLUMN author text`.execute(db);
+        },
+      },
+    ],
+  },
+  tags: {
+    table: "contract_tags_migration",
+    list: [
+      {
+        name: "0001_tags",
+        async up(db: Kysely<unknown>) {
+          await sql`CREATE TABLE contract_tags (tag text PRIMARY KEY)`.execute(db);
+        },
+      },
+    ],
+  },
+} satisfies Record<string, MigrationSet>;
+
+async function count(db: Kysely<unknown>, table: string): Promise<number> {
+  const r = await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.table(table)}`.execute(db);
+  return Number(r.rows[0]?.n);
+}
 
 /** `make` must return a freshly opened store on an empty database (not yet migrated). */
 export function runStoreContract(name: string, make: () => Promise<Store>): void {
   describe(`store contract: ${name}`, () => {
     let store: Store;
-    const latest = migrations.at(-1)!.name;
+    let db: Kysely<unknown>;
+    const { notes, tags } = probeSets;
 
     before(async () => {
       store = await make();
+      db = store.db as Kysely<unknown>;
     });
     after(async () => {
       await store?.close();
     });
 
-    test("migrate applies every migration once, then nothing (idempotent)", async () => {
-      const first = await store.migrate();
+    test("migrate applies every migration of a set once, then nothing (idempotent)", async () => {
+      const first = await store.migrate(notes);
       assert.deepEqual(
         first.applied,
-        migrations.map((m) => m.name),
+        notes.list.map((m) => m.name),
       );
-      assert.equal(first.current, latest);
+      assert.equal(first.current, "0002_notes_author");
       assert.deepEqual(first.unknown, []);
-      const second = await store.migrate();
+      const second = await store.migrate(notes);
       assert.deepEqual(second.applied, []);
-      assert.equal(second.current, latest);
+      assert.equal(second.current, "0002_notes_author");
+      await sql`INSERT INTO contract_notes (id, body, author) VALUES (1, 'x', 'y')`.execute(db);
+    });
+
+    test("each feature's set is recorded in its own table: one never sees the other's as unknown", async () => {
+      const t = await store.migrate(tags);
+      assert.deepEqual(t.applied, ["0001_tags"]);
+      assert.deepEqual(t.unknown, []);
+      const n = await store.migrate(notes);
+      assert.deepEqual(n.unknown, [], "the tags migration is not the notes feature's business");
+      assert.equal(await count(db, "contract_tags_migration"), 1);
+      assert.equal(await count(db, "contract_notes_migration"), 2);
+    });
+
+    test("a malformed set is refused before anything runs", async () => {
+      await assert.rejects(store.migrate({ table: "Bad Table", list: [] }), /plain lower-case identifier/);
+      await assert.rejects(
+        store.migrate({ table: "contract_bad", list: [{ name: "first", async up() {} }] }),
+        /NNNN_what/,
+      );
+      await assert.rejects(
+        store.migrate({
+          table: "contract_bad",
+          list: [
+            { name: "0002_b", async up() {} },
+            { name: "0001_a", async up() {} },
+          ],
+        }),
+        /out of order/,
+      );
     });
 
     test("ping answers", async () => {
       assert.equal(await store.ping(), true);
     });
 
-    test("create returns the stored account", async () => {
-      const a = await store.accounts.create("alice", "hash-a");
-      assert.ok(!(a instanceof StoreError), String(a));
-      assert.equal(a.name, "alice");
-      assert.equal(a.passwordHash, "hash-a");
-      assert.equal(a.disabled, false);
-      assert.ok(a.createdAt instanceof Date && !Number.isNaN(a.createdAt.getTime()));
-      assert.ok(
-        Math.abs(a.createdAt.getTime() - Date.now()) < 24 * 3600_000,
-        "created_at is a current timestamp",
-      );
-    });
-
-    test("find is case-insensitive and rejects malformed names", async () => {
-      const found = await store.accounts.find("ALICE");
-      assert.equal(found?.name, "alice");
-      assert.equal(found?.passwordHash, "hash-a");
-      assert.equal((await store.accounts.find("aLiCe"))?.name, "alice");
-      assert.equal(await store.accounts.find("nobody"), undefined);
-      assert.equal(
-        await store.accounts.find("alice@example.com"),
-        undefined,
-        "no domain handling in the store",
-      );
-      assert.equal(await store.accounts.find("al ice"), undefined);
-      assert.equal(await store.accounts.find(""), undefined);
-    });
-
-    test("duplicate create → ACCOUNT_EXISTS, original untouched", async () => {
-      const dup = await store.accounts.create("alice", "other-hash");
-      assert.ok(dup instanceof StoreError);
-      assert.equal(dup.kind, "ACCOUNT_EXISTS");
-      assert.equal((await store.accounts.find("alice"))?.passwordHash, "hash-a");
-    });
-
-    test("concurrent creates of one name: exactly one wins", async () => {
-      const results = await Promise.all(
-        Array.from({ length: 8 }, (_, i) => store.accounts.create("race", `h${i}`)),
-      );
-      const won = results.filter((r) => !(r instanceof StoreError));
-      const lost = results.filter((r) => r instanceof StoreError);
-      assert.equal(won.length, 1);
-      assert.equal(lost.length, 7);
-      for (const e of lost) assert.equal((e as StoreError).kind, "ACCOUNT_EXISTS");
-    });
-
-    test("create refuses names that are not canonical", async () => {
-      for (const bad of ["Alice", "", "a".repeat(65), "al ice", "bob@example.com", "ünï", "\u212Aelvin"]) {
-        const r = await store.accounts.create(bad, "h");
-        assert.ok(r instanceof StoreError, `accepted ${JSON.stringify(bad)}`);
-        assert.equal(r.kind, "ACCOUNT_NAME_INVALID");
-      }
-      const max = await store.accounts.create("m".repeat(64), "h");
-      assert.ok(!(max instanceof StoreError));
-      assert.equal(await store.accounts.remove("m".repeat(64)), true);
-    });
-
-    test("the table itself rejects non-canonical names (CHECK constraint)", async () => {
-      await assert.rejects(
-        store.db.insertInto("accounts").values({ name: "Upper", password_hash: "h" }).execute(),
-        /check constraint/i,
-      );
-    });
-
-    test("setPasswordHash and setDisabled update one account; unknown → false", async () => {
-      assert.equal(await store.accounts.setPasswordHash("ALICE", "hash-a2"), true);
-      assert.equal((await store.accounts.find("alice"))?.passwordHash, "hash-a2");
-      assert.equal(
-        (await store.accounts.find("race"))?.passwordHash.startsWith("h"),
-        true,
-        "others untouched",
-      );
-      assert.equal(await store.accounts.setPasswordHash("nobody", "x"), false);
-      assert.equal(await store.accounts.setDisabled("alice", true), true);
-      assert.equal((await store.accounts.find("alice"))?.disabled, true);
-      assert.equal(await store.accounts.setDisabled("alice", false), true);
-      assert.equal((await store.accounts.find("alice"))?.disabled, false);
-      assert.equal(await store.accounts.setDisabled("nobody", true), false);
-    });
-
-    test("remove deletes once", async () => {
-      const made = await store.accounts.create("gone", "h");
-      assert.ok(!(made instanceof StoreError));
-      assert.equal(await store.accounts.remove("GONE"), true);
-      assert.equal(await store.accounts.find("gone"), undefined);
-      assert.equal(await store.accounts.remove("gone"), false);
-      assert.equal(await store.accounts.remove("bad name"), false);
-    });
-
-    test("list pages by name in byte order with a keyset cursor; count agrees", async () => {
-      // Punctuation sorts differently under locale collations; byte order must hold everywhere.
-      const names = ["b-x", "b.x", "b0", "b_x", "ba", "bz", "c"];
-      for (const n of [...names].reverse()) {
-        const r = await store.accounts.create(n, `hash-${n}`);
-        assert.ok(!(r instanceof StoreError), String(r));
-      }
-      const all = await store.accounts.list({ limit: 1000 });
-      const allNames = all.map((a) => a.name);
-      assert.deepEqual(
-        allNames,
-        [...allNames].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0)),
-      );
-      for (const n of names) assert.ok(allNames.includes(n));
-      assert.equal(await store.accounts.count(), all.length);
-
-      const paged: string[] = [];
-      let after: string | undefined;
-      for (let guard = 0; guard < 100; guard++) {
-        const page = await store.accounts.list({ limit: 2, ...(after === undefined ? {} : { after }) });
-        assert.ok(page.length <= 2);
-        if (page.length === 0) break;
-        paged.push(...page.map((a) => a.name));
-        after = page.at(-1)!.name;
-      }
-      assert.deepEqual(paged, allNames);
-
-      const fromB = await store.accounts.list({ after: "b", limit: 3 });
-      assert.deepEqual(
-        fromB.map((a) => a.name),
-        ["b-x", "b.x", "b0"],
-      );
-      assert.equal(fromB[0]?.passwordHash, "hash-b-x");
-      assert.equal((await store.accounts.list({ limit: 0 })).length, 1, "limit is clamped to at least 1");
-      assert.deepEqual(await store.accounts.list({ after: "zzzz" }), []);
-    });
-
-    test("count follows create and remove", async () => {
-      const before = await store.accounts.count();
-      const r = await store.accounts.create("counted", "h");
-      assert.ok(!(r instanceof StoreError));
-      assert.equal(await store.accounts.count(), before + 1);
-      await store.accounts.remove("counted");
-      assert.equal(await store.accounts.count(), before);
-    });
-
     test("a rolled-back transaction leaves nothing, and work outside it neither joins nor sees it", async () => {
-      const before = await store.accounts.count();
+      const before = await count(db, "contract_tags");
       let outside: Promise<number> | undefined;
       await assert.rejects(
-        store.db.transaction().execute(async (trx) => {
-          await trx.insertInto("accounts").values({ name: "in-trx", password_hash: "h" }).execute();
+        db.transaction().execute(async (trx) => {
+          await sql`INSERT INTO contract_tags (tag) VALUES ('in-trx')`.execute(trx);
           // Not awaited here: on PGlite it waits for the transaction to end.
-          outside = store.accounts.count();
+          outside = count(db, "contract_tags");
           // Keep the transaction open across a few round trips so that a driver
           // sharing one session would run the outside query inside it.
-          for (let i = 0; i < 3; i++) await trx.selectFrom("accounts").select("name").execute();
+          for (let i = 0; i < 3; i++) await count(trx, "contract_tags");
           throw new Error("roll back");
         }),
         /roll back/,
       );
       assert.equal(await outside, before);
-      assert.equal(await store.accounts.find("in-trx"), undefined);
-      assert.equal(await store.accounts.count(), before);
+      assert.equal(await count(db, "contract_tags"), before);
     });
 
     test("migrations recorded by a newer version are tolerated; missing ones are not", async () => {
-      const db = store.db as unknown as Kysely<unknown>;
-      const newer = [
-        ...migrations,
-        {
-          name: "9998_contract_probe",
-          async up(d: Kysely<unknown>) {
-            await sql`CREATE TABLE contract_probe (id int PRIMARY KEY)`.execute(d);
+      const newer: MigrationSet = {
+        table: tags.table,
+        list: [
+          ...tags.list,
+          {
+            name: "9998_contract_probe",
+            async up(d: Kysely<unknown>) {
+              await sql`CREATE TABLE contract_probe (id int PRIMARY KEY)`.execute(d);
+            },
           },
-        },
-      ];
+        ],
+      };
       const ran = await runMigrations(db, newer);
       assert.deepEqual(ran.applied, ["9998_contract_probe"]);
-      const old = await store.migrate();
+      const old = await store.migrate(tags);
       assert.deepEqual(old.applied, []);
       assert.deepEqual(old.unknown, ["9998_contract_probe"]);
-      assert.equal(old.current, latest);
+      assert.equal(old.current, "0001_tags");
 
-      const lacking = [
-        ...migrations,
-        {
-          name: "9999_never_applied",
-          async up() {},
-        },
-      ];
+      const lacking: MigrationSet = {
+        table: tags.table,
+        list: [...tags.list, { name: "9999_never_applied", async up() {} }],
+      };
       await assert.rejects(
         runMigrations(db, lacking),
         (e: unknown) => e instanceof StoreError && e.kind === "SCHEMA_TOO_NEW",
       );
 
-      const failing = [
-        ...newer,
-        {
-          name: "9999_broken",
-          async up(d: Kysely<unknown>) {
-            await sql`CREATE TABLE contract_probe (id int)`.execute(d);
+      const failing: MigrationSet = {
+        table: tags.table,
+        list: [
+          ...newer.list,
+          {
+            name: "9999_broken",
+            async up(d: Kysely<unknown>) {
+              await sql`CREATE TABLE contract_probe (id int)`.execute(d);
+            },
           },
-        },
-      ];
+        ],
+      };
       await assert.rejects(
         runMigrations(db, failing),
         (e: unknown) =>
@@ -249,4 +186,32 @@ export function runStoreContract(name: string, make: () => Promise<Store>): void
       assert.equal(await store.ping(), false);
     });
   });
+}
+
+/**
+ * Fresh, empty Postgres databases for a test file, dropped when its tests end (every feature's
+ * Postgres suite and the test cluster use it, so runs never see each other's rows).
+ */
+export function freshDatabases(
+  adminUrl = process.env.IMPP_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres",
+): () => Promise<string> {
+  const created: string[] = [];
+  let admin: pg.Client | undefined;
+  after(async () => {
+    if (admin === undefined) return;
+    for (const name of created) await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await admin.end();
+  });
+  return async () => {
+    if (admin === undefined) {
+      admin = new pg.Client({ connectionString: adminUrl });
+      await admin.connect();
+    }
+    const name = `impp_test_${randomBytes(6).toString("hex")}`;
+    await admin.query(`CREATE DATABASE "${name}"`);
+    created.push(name);
+    const u = new URL(adminUrl);
+    u.pathname = `/${name}`;
+    return u.toString();
+  };
 }

@@ -12,23 +12,16 @@ export interface SchemaMigration {
   up(db: Kysely<unknown>): Promise<void>;
 }
 
-/** Every migration, oldest first. Append only. */
-export const migrations: readonly SchemaMigration[] = [
-  {
-    name: "0001_accounts",
-    async up(db) {
-      // COLLATE "C": byte order, so ORDER BY name and keyset pagination agree
-      // on every server whatever its locale (PGlite and Postgres included).
-      await sql`
-        CREATE TABLE accounts (
-          name text COLLATE "C" PRIMARY KEY CHECK (name ~ '^[a-z0-9._-]{1,64}$'),
-          password_hash text NOT NULL,
-          created_at timestamptz NOT NULL DEFAULT now(),
-          disabled boolean NOT NULL DEFAULT false
-        )`.execute(db);
-    },
-  },
-];
+/**
+ * One feature's migrations: its own list, recorded in its own table, so each feature owns its schema
+ * (Prosody's module:open_store) and a process migrates only what the features it knows need.
+ */
+export interface MigrationSet {
+  /** Table recording what ran (and `<table>_lock` for Kysely's lock row). */
+  readonly table: string;
+  /** Oldest first. Append only: a shipped migration is frozen. */
+  readonly list: readonly SchemaMigration[];
+}
 
 export interface MigrationReport {
   /** Migrations this call applied, in order (empty when already up to date). */
@@ -44,9 +37,22 @@ export interface MigrationReport {
   readonly unknown: readonly string[];
 }
 
-// Kysely sorts a provider's names; ours are in code, so check once that the
-// list order is that order and names are unique, rather than trust it.
-function checkOrdered(list: readonly SchemaMigration[]): void {
+const TABLE_NAME = /^[a-z][a-z0-9_]{0,50}$/;
+const MIGRATION_NAME = /^\d{4}_[a-z0-9_]+$/;
+
+/**
+ * Kysely sorts a provider's names; ours are in code, so check once that the list order is that
+ * order, names are unique and of the form NNNN_what, and the table name is a plain identifier.
+ * Throws an Error naming the problem (a programming error, found at registration or first use).
+ */
+export function checkMigrationSet(set: MigrationSet): void {
+  const { table, list } = set;
+  if (!TABLE_NAME.test(table))
+    throw new Error(`migration table "${table}" is not a plain lower-case identifier`);
+  for (const m of list) {
+    if (!MIGRATION_NAME.test(m.name))
+      throw new Error(`migration "${m.name}" (table ${table}) is not named NNNN_what`);
+  }
   for (let i = 1; i < list.length; i++) {
     const prev = list[i - 1]!.name;
     const cur = list[i]!.name;
@@ -63,15 +69,11 @@ class StaticProvider implements MigrationProvider {
   }
 }
 
-const MIGRATION_TABLE = "kysely_migration";
-
-async function executedNames(db: Kysely<unknown>): Promise<string[]> {
+async function executedNames(db: Kysely<unknown>, table: string): Promise<string[]> {
   // to_regclass: no error (which would abort an enclosing transaction) when absent.
-  const exists = await sql<{ t: string | null }>`SELECT to_regclass(${MIGRATION_TABLE})::text AS t`.execute(
-    db,
-  );
+  const exists = await sql<{ t: string | null }>`SELECT to_regclass(${table})::text AS t`.execute(db);
   if (exists.rows[0]?.t == null) return [];
-  const rows = await sql<{ name: string }>`SELECT name FROM ${sql.table(MIGRATION_TABLE)}`.execute(db);
+  const rows = await sql<{ name: string }>`SELECT name FROM ${sql.table(table)}`.execute(db);
   return rows.rows.map((r) => r.name);
 }
 
@@ -81,13 +83,11 @@ async function executedNames(db: Kysely<unknown>): Promise<string[]> {
  * transaction holding pg_advisory_xact_lock, and re-reads what is applied
  * after taking the lock, so a second runner waits and then finds nothing to do.
  */
-export async function runMigrations(
-  db: Kysely<unknown>,
-  list: readonly SchemaMigration[] = migrations,
-): Promise<MigrationReport> {
-  checkOrdered(list);
+export async function runMigrations(db: Kysely<unknown>, set: MigrationSet): Promise<MigrationReport> {
+  const { table, list } = set;
+  checkMigrationSet(set);
   const known = new Set(list.map((m) => m.name));
-  const before = await executedNames(db);
+  const before = await executedNames(db, table);
   const unknown = before.filter((n) => !known.has(n)).sort();
   if (unknown.length > 0) {
     const applied = new Set(before);
@@ -105,7 +105,8 @@ export async function runMigrations(
   const migrator = new Migrator({
     db,
     provider: new StaticProvider(list),
-    migrationTableName: MIGRATION_TABLE,
+    migrationTableName: table,
+    migrationLockTableName: `${table}_lock`,
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) {
@@ -118,7 +119,7 @@ export async function runMigrations(
     );
   }
   const applied = (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
-  const after = new Set(await executedNames(db));
+  const after = new Set(await executedNames(db, table));
   const current = [...list].reverse().find((m) => after.has(m.name))?.name;
   return { applied, current, unknown: [] };
 }

@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { runStoreContract } from "./contract.js";
+import { sql } from "kysely";
+import { probeSets, runStoreContract } from "./contract.js";
 import { StoreError } from "./errors.js";
 import { openStore, PGLITE_LOCK_FILE } from "./store.js";
 
@@ -41,9 +42,8 @@ describe("PGlite data folder", () => {
     const first = await openStore({ dataDir: dir });
     assert.equal(first.kind, "pglite");
     assert.ok(existsSync(path.join(dir, PGLITE_LOCK_FILE)));
-    await first.migrate();
-    const made = await first.accounts.create("keeper", "hash-k");
-    assert.ok(!(made instanceof StoreError));
+    await first.migrate(probeSets.notes);
+    await sql`INSERT INTO contract_notes (id, body) VALUES (7, 'keeper')`.execute(first.db);
 
     // Same process, second open: refused before PGlite ever touches the folder.
     await assert.rejects(openStore({ dataDir: dir }), (e: unknown) => {
@@ -60,10 +60,12 @@ describe("PGlite data folder", () => {
 
     const second = await openStore({ dataDir: dir });
     try {
-      const report = await second.migrate();
+      const report = await second.migrate(probeSets.notes);
       assert.deepEqual(report.applied, [], "schema persisted");
-      const kept = await second.accounts.find("keeper");
-      assert.equal(kept?.passwordHash, "hash-k");
+      const kept = await sql<{ body: string }>`SELECT body FROM contract_notes WHERE id = 7`.execute(
+        second.db,
+      );
+      assert.equal(kept.rows[0]?.body, "keeper");
     } finally {
       await second.close();
     }

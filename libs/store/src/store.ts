@@ -3,12 +3,10 @@ import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
-import { type AccountsRepository, createAccountsRepository } from "./accounts.js";
 import { StoreError } from "./errors.js";
 import { type FolderLock, lockFile } from "./lockfile.js";
-import { type MigrationReport, runMigrations } from "./migrations.js";
+import { type MigrationReport, type MigrationSet, runMigrations } from "./migrations.js";
 import { PGliteDialect } from "./pglite-dialect.js";
-import type { Database } from "./schema.js";
 
 export interface StoreOptions {
   /** postgres://… (or postgresql://…): use that server through a pg Pool. Wins over dataDir. */
@@ -25,17 +23,20 @@ export interface StoreOptions {
   onPoolError?: (err: Error) => void;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: the untyped view; features narrow it with tablesOf.
+type AnyTables = any;
+
 export interface Store {
   readonly kind: "postgres" | "pglite";
   /**
-   * For repositories in this package. On PGlite there is one session: inside
-   * `db.transaction()` use only the transaction object — a query on `db` there
-   * waits for the transaction to end.
+   * The database, typed by nobody: each feature sees it through its own table types with
+   * `tablesOf<T>(store)`, and owns its tables (migrations and repositories live with the feature).
+   * On PGlite there is one session: inside `db.transaction()` use only the transaction object —
+   * a query on `db` there waits for the transaction to end.
    */
-  readonly db: Kysely<Database>;
-  readonly accounts: AccountsRepository;
-  /** Brings the schema up to date; idempotent, safe from concurrent processes. Throws StoreError. */
-  migrate(): Promise<MigrationReport>;
+  readonly db: Kysely<AnyTables>;
+  /** Brings one feature's schema up to date; idempotent, safe from concurrent processes. Throws StoreError. */
+  migrate(set: MigrationSet): Promise<MigrationReport>;
   /** True when a trivial query succeeds (for /readyz). Never throws. */
   ping(): Promise<boolean>;
   /** Idempotent. Releases the data folder lock for PGlite. */
@@ -59,13 +60,17 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   throw new StoreError("OPTIONS_INVALID", "openStore needs databaseUrl, dataDir or memory: true");
 }
 
-function makeStore(kind: Store["kind"], db: Kysely<Database>, onClose: () => Promise<void>): Store {
+/** The store's database as a feature's tables: the one place the untyped handle gets its type. */
+export function tablesOf<T>(store: Pick<Store, "db">): Kysely<T> {
+  return store.db as Kysely<T>;
+}
+
+function makeStore(kind: Store["kind"], db: Kysely<AnyTables>, onClose: () => Promise<void>): Store {
   let closing: Promise<void> | undefined;
   return {
     kind,
     db,
-    accounts: createAccountsRepository(db),
-    migrate: () => runMigrations(db as unknown as Kysely<unknown>),
+    migrate: (set) => runMigrations(db as Kysely<unknown>, set),
     async ping() {
       if (closing !== undefined) return false;
       try {
@@ -142,7 +147,7 @@ async function openPostgres(url: string, opts: StoreOptions): Promise<Store> {
       },
     );
   }
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<AnyTables>({ dialect: new PostgresDialect({ pool }) });
   return makeStore("postgres", db, async () => {});
 }
 
@@ -176,7 +181,7 @@ async function openPGlite(pgDir: string | undefined, lock: FolderLock | undefine
       },
     );
   }
-  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  const db = new Kysely<AnyTables>({ dialect: new PGliteDialect(pglite) });
   return makeStore("pglite", db, async () => {
     await lock?.release();
   });

@@ -1,3 +1,5 @@
+// Addresses are account names (PROTOCOL.md §4.3 [decision]): one rule, used by login, lists,
+// messaging and group chats alike.
 /** PROTOCOL.md §6: names and addresses are at most 64 characters. */
 export const ACCOUNT_NAME_MAX = 64;
 
@@ -14,7 +16,7 @@ const INPUT_MAX = ACCOUNT_NAME_MAX + 1 + 253;
  * 1–64 characters of a-z 0-9 . _ - in any case, optionally followed by
  * "@domain" when domain is the server's own (compared case-insensitively).
  */
-export function normalizeAccountName(input: string, domain?: string): string | undefined {
+export function normalizeAddress(input: string, domain?: string): string | undefined {
   if (typeof input !== "string" || input.length === 0 || input.length > INPUT_MAX) return undefined;
   let local = input;
   const at = input.indexOf("@");

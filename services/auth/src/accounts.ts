@@ -1,7 +1,45 @@
-import type { Kysely, Selectable } from "kysely";
-import { StoreError } from "./errors.js";
-import { isCanonicalAccountName, normalizeAccountName } from "./names.js";
-import type { AccountsTable, Database } from "./schema.js";
+// The accounts: auth owns the table, its migrations and its repository (other features refer to
+// accounts by name, with foreign keys to accounts(name) ON DELETE CASCADE).
+import { isCanonicalAccountName, normalizeAddress } from "@impp/protocol";
+import { type MigrationSet, type Store, StoreError, tablesOf } from "@impp/store";
+import { type ColumnType, type Generated, type Kysely, type Selectable, sql } from "kysely";
+
+export interface AccountsTable {
+  /** Canonical: lower-case, 1–64 of a-z 0-9 . _ - (a CHECK constraint enforces it). */
+  name: string;
+  /** An encoded hash (argon2id PHC string); the store never sees a password. */
+  password_hash: string;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  disabled: Generated<boolean>;
+}
+
+export interface AccountsTables {
+  accounts: AccountsTable;
+}
+
+/**
+ * Recorded in "kysely_migration", the table every migration went to before each feature had its
+ * own: databases made then already list 0001_accounts there.
+ */
+export const accountsMigrations: MigrationSet = {
+  table: "kysely_migration",
+  list: [
+    {
+      name: "0001_accounts",
+      async up(db) {
+        // COLLATE "C": byte order, so ORDER BY name and keyset pagination agree
+        // on every server whatever its locale (PGlite and Postgres included).
+        await sql`
+          CREATE TABLE accounts (
+            name text COLLATE "C" PRIMARY KEY CHECK (name ~ '^[a-z0-9._-]{1,64}$'),
+            password_hash text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            disabled boolean NOT NULL DEFAULT false
+          )`.execute(db);
+      },
+    },
+  ],
+};
 
 export interface Account {
   /** Canonical, lower-case. */
@@ -19,7 +57,7 @@ export interface ListOptions {
 }
 
 export interface AccountsRepository {
-  /** name must be canonical (see normalizeAccountName) or ACCOUNT_NAME_INVALID is returned. */
+  /** name must be canonical (see normalizeAddress) or ACCOUNT_NAME_INVALID is returned. */
   create(name: string, passwordHash: string): Promise<Account | StoreError>;
   /** Case-insensitive; undefined for an unknown or malformed name. No "@domain" here: normalize first. */
   find(name: string): Promise<Account | undefined>;
@@ -51,7 +89,8 @@ function clampLimit(limit: number | undefined): number {
   return Math.min(LIST_LIMIT_MAX, Math.max(1, Math.trunc(limit)));
 }
 
-export function createAccountsRepository(db: Kysely<Database>): AccountsRepository {
+export function createAccountsRepository(store: Pick<Store, "db">): AccountsRepository {
+  const db: Kysely<AccountsTables> = tablesOf<AccountsTables>(store);
   return {
     async create(name, passwordHash) {
       if (!isCanonicalAccountName(name)) {
@@ -74,7 +113,7 @@ export function createAccountsRepository(db: Kysely<Database>): AccountsReposito
     },
 
     async find(name) {
-      const canonical = normalizeAccountName(name);
+      const canonical = normalizeAddress(name);
       if (canonical === undefined) return undefined;
       const row = await db
         .selectFrom("accounts")
@@ -85,7 +124,7 @@ export function createAccountsRepository(db: Kysely<Database>): AccountsReposito
     },
 
     async setPasswordHash(name, hash) {
-      const canonical = normalizeAccountName(name);
+      const canonical = normalizeAddress(name);
       if (canonical === undefined) return false;
       const r = await db
         .updateTable("accounts")
@@ -96,7 +135,7 @@ export function createAccountsRepository(db: Kysely<Database>): AccountsReposito
     },
 
     async setDisabled(name, disabled) {
-      const canonical = normalizeAccountName(name);
+      const canonical = normalizeAddress(name);
       if (canonical === undefined) return false;
       const r = await db
         .updateTable("accounts")
@@ -107,7 +146,7 @@ export function createAccountsRepository(db: Kysely<Database>): AccountsReposito
     },
 
     async remove(name) {
-      const canonical = normalizeAccountName(name);
+      const canonical = normalizeAddress(name);
       if (canonical === undefined) return false;
       const r = await db.deleteFrom("accounts").where("name", "=", canonical).executeTakeFirst();
       return r.numDeletedRows > 0n;
