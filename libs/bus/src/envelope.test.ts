@@ -4,22 +4,22 @@ import fc from "fast-check";
 import {
   type DeliveryEnvelope,
   DeliveryFilter,
-  type DeviceGoneEnvelope,
   decodeDelivery,
   decodeDeliveryAck,
-  decodeDeviceGone,
   decodeReply,
   decodeRequest,
   EnvelopeEncodeError,
   EnvelopeError,
   encodeDelivery,
   encodeDeliveryAck,
-  encodeDeviceGone,
+  encodeEvent,
   encodeReply,
   encodeRequest,
+  openEvent,
   ReplyAction,
   type ReplyEnvelope,
   type RequestEnvelope,
+  strLen,
 } from "./envelope.js";
 
 /** Decoded blobs are views into the (Buffer) input; compare contents, not prototypes. */
@@ -68,7 +68,41 @@ const delivery: DeliveryEnvelope = {
   closeAfter: true,
   frames: Uint8Array.from([9, 9, 9]),
 };
-const gone: DeviceGoneEnvelope = { account: "bob", device: "desk", connId: "c1", edgeId: "e1", reason: 7 };
+/** A feature's event as a feature would define one (the edge's device-gone has this payload). */
+interface SampleEvent {
+  account: string;
+  device: string;
+  connId: string;
+  edgeId: string;
+  reason: number;
+}
+const gone: SampleEvent = { account: "bob", device: "desk", connId: "c1", edgeId: "e1", reason: 7 };
+
+function encodeSampleEvent(e: SampleEvent): Buffer {
+  const lens = [e.account, e.device, e.connId, e.edgeId].map((v, i) => strLen(`field ${i}`, v));
+  if (!Number.isInteger(e.reason) || e.reason < 0 || e.reason > 0xffff)
+    throw new EnvelopeEncodeError("BAD_VALUE", "reason");
+  return encodeEvent(4 + lens.reduce((a, b) => a + b, 0) + 2, (w) => {
+    w.str(e.account, lens[0]!);
+    w.str(e.device, lens[1]!);
+    w.str(e.connId, lens[2]!);
+    w.str(e.edgeId, lens[3]!);
+    w.u16(e.reason);
+  });
+}
+
+function decodeSampleEvent(b: Uint8Array): SampleEvent | EnvelopeError {
+  const r = openEvent(b);
+  if (r instanceof EnvelopeError) return r;
+  const e = {
+    account: r.str("account"),
+    device: r.str("device"),
+    connId: r.str("connId"),
+    edgeId: r.str("edgeId"),
+    reason: r.u16("reason"),
+  };
+  return r.finish() ?? e;
+}
 
 const codecs = [
   { name: "request", sample: request, encode: encodeRequest, decode: decodeRequest },
@@ -80,7 +114,7 @@ const codecs = [
     encode: encodeDeliveryAck,
     decode: decodeDeliveryAck,
   },
-  { name: "device gone", sample: gone, encode: encodeDeviceGone, decode: decodeDeviceGone },
+  { name: "event", sample: gone, encode: encodeSampleEvent, decode: decodeSampleEvent },
 ] as const;
 
 type AnyCodec = {
@@ -150,17 +184,17 @@ describe("envelopes: examples", () => {
   test("strings: 255 bytes of UTF-8 fit, 256 are refused; invalid UTF-8 is BAD_UTF8", () => {
     const max = "é".repeat(127) + "a";
     assert.equal(Buffer.byteLength(max), 255);
-    assert.equal(ok(decodeDeviceGone(encodeDeviceGone({ ...gone, account: max }))).account, max);
+    assert.equal(ok(decodeSampleEvent(encodeSampleEvent({ ...gone, account: max }))).account, max);
     assert.throws(
-      () => encodeDeviceGone({ ...gone, account: max + "a" }),
+      () => encodeSampleEvent({ ...gone, account: max + "a" }),
       (e: unknown) => e instanceof EnvelopeEncodeError && e.kind === "TOO_LONG",
     );
-    const bytes = encodeDeviceGone({ ...gone, account: "ab" });
+    const bytes = encodeSampleEvent({ ...gone, account: "ab" });
     bytes[3] = 0xc3; // a lead byte followed by 'b': not UTF-8
-    err(decodeDeviceGone(bytes), "BAD_UTF8");
+    err(decodeSampleEvent(bytes), "BAD_UTF8");
     bytes[3] = 0xc0; // overlong encoding
     bytes[4] = 0x80;
-    err(decodeDeviceGone(bytes), "BAD_UTF8");
+    err(decodeSampleEvent(bytes), "BAD_UTF8");
   });
 
   test("out-of-range numbers are refused when encoding", () => {
@@ -230,7 +264,7 @@ const arbDelivery: fc.Arbitrary<DeliveryEnvelope> = fc.record({
   closeAfter: fc.boolean(),
   frames: bytes,
 });
-const arbGone: fc.Arbitrary<DeviceGoneEnvelope> = fc.record({
+const arbGone: fc.Arbitrary<SampleEvent> = fc.record({
   account: str,
   device: str,
   connId: str,
@@ -242,7 +276,7 @@ const arbitraries: Record<string, fc.Arbitrary<object>> = {
   reply: arbReply,
   delivery: arbDelivery,
   "delivery ack": fc.record({ delivered: u32 }),
-  "device gone": arbGone,
+  event: arbGone,
 };
 
 /** Any bytes: an envelope that re-encodes to exactly those bytes, or an EnvelopeError. Never a throw. */

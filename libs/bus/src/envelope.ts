@@ -17,11 +17,15 @@ import {
 } from "./wire.js";
 
 export {
+  checkInt,
   EnvelopeEncodeError,
   type EnvelopeEncodeErrorKind,
   EnvelopeError,
   type EnvelopeErrorKind,
   MAX_STRING_BYTES,
+  Reader,
+  strLen,
+  Writer,
 } from "./wire.js";
 
 export const ENVELOPE_VERSION = 1;
@@ -32,7 +36,8 @@ export const EnvelopeKind = {
   REPLY: 2,
   DELIVERY: 3,
   DELIVERY_ACK: 4,
-  DEVICE_GONE: 5,
+  /** A feature's event; 5 was the device-gone envelope, whose bytes the edge's event keeps. */
+  EVENT: 5,
 } as const;
 export type EnvelopeKind = (typeof EnvelopeKind)[keyof typeof EnvelopeKind];
 
@@ -290,43 +295,21 @@ export function decodeDeliveryAck(b: Uint8Array): DeliveryAck | EnvelopeError {
   return r.finish() ?? { delivered };
 }
 
-// ---------------------------------------------------------------- device gone
+// ---------------------------------------------------------------- events
 
-/** edge → presence (subject deviceGone): a bound connection closed. */
-export interface DeviceGoneEnvelope {
-  account: string;
-  device: string;
-  connId: string;
-  edgeId: string;
-  /** Why the connection closed (edge-defined code, u16). */
-  reason: number;
-}
-
-export function encodeDeviceGone(e: DeviceGoneEnvelope): Buffer {
-  checkInt("reason", e.reason, 0xffff);
-  const account = strLen("account", e.account);
-  const device = strLen("device", e.device);
-  const connId = strLen("connId", e.connId);
-  const edgeId = strLen("edgeId", e.edgeId);
-  const w = new Writer(HEADER + 4 + account + device + connId + edgeId + 2);
-  header(w, EnvelopeKind.DEVICE_GONE);
-  w.str(e.account, account);
-  w.str(e.device, device);
-  w.str(e.connId, connId);
-  w.str(e.edgeId, edgeId);
-  w.u16(e.reason);
+/**
+ * An event (a device gone, a list changed …): the feature that publishes it owns its name and
+ * payload (see @impp/service-kit's defineEvent); the bus only frames it. `size` is the payload's
+ * encoded length; `write` fills it in.
+ */
+export function encodeEvent(size: number, write: (w: Writer) => void): Buffer {
+  const w = new Writer(HEADER + size);
+  header(w, EnvelopeKind.EVENT);
+  write(w);
   return w.done();
 }
 
-export function decodeDeviceGone(b: Uint8Array): DeviceGoneEnvelope | EnvelopeError {
-  const r = openEnvelope(b, EnvelopeKind.DEVICE_GONE);
-  if (r instanceof EnvelopeError) return r;
-  const e: DeviceGoneEnvelope = {
-    account: r.str("account"),
-    device: r.str("device"),
-    connId: r.str("connId"),
-    edgeId: r.str("edgeId"),
-    reason: r.u16("reason"),
-  };
-  return r.finish() ?? e;
+/** The reader positioned on an event's payload, or why the bytes are no event. */
+export function openEvent(b: Uint8Array): Reader | EnvelopeError {
+  return openEnvelope(b, EnvelopeKind.EVENT);
 }

@@ -7,9 +7,11 @@ test("subject names", () => {
   assert.equal(subjects.request(3), "impp.req.3");
   assert.equal(subjects.serviceQueue(3), "impp.svc.3");
   assert.equal(subjects.edge("edge-1"), "impp.edge.edge-1");
-  assert.equal(subjects.deviceGone, "impp.evt.device-gone");
+  assert.equal(subjects.event("device-gone"), "impp.evt.device-gone");
+  assert.equal(subjects.eventQueue("device-gone", "presence"), "impp.svc.presence.device-gone");
   assert.ok(isPublishSubject(subjects.request(0xffff)));
-  assert.ok(isPublishSubject(subjects.deviceGone));
+  assert.ok(isPublishSubject(subjects.event("device-gone")));
+  assert.throws(() => subjects.event("a.b"), SubjectTokenError);
 });
 
 test("tokens with dots, wildcards or whitespace are refused", () => {

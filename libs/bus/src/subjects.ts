@@ -37,8 +37,8 @@ export const subjects = {
   serviceQueue: (family: number): string => `impp.svc.${familyToken(family)}`,
   /** Deliveries and control messages addressed to one edge node (request/reply: the edge acks). */
   edge: (edgeId: string): string => `impp.edge.${token(edgeId)}`,
-  /** edge → presence: a bound connection closed. */
-  deviceGone: "impp.evt.device-gone",
-  /** Queue group the presence service uses for deviceGone. */
-  presenceQueue: "impp.svc.presence",
+  /** A feature's event, named by the feature that publishes it (see @impp/service-kit defineEvent). */
+  event: (name: string): string => `impp.evt.${token(name)}`,
+  /** Queue group of one role's instances for an event: each event to one instance of that role. */
+  eventQueue: (name: string, role: string): string => `impp.svc.${token(role)}.${token(name)}`,
 } as const;

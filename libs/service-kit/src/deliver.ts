@@ -68,3 +68,11 @@ export function deliverToAccount(bus: Bus, d: AccountDelivery): Promise<Delivery
     [...byEdge(targets).keys()].map((edgeId) => deliver(bus, edgeId, envelope, d.timeoutMs)),
   );
 }
+
+/**
+ * How long a service waits for an edge's ack of a delivery: half the edge's request timeout (so the
+ * requester still gets an answer in time), at most 2 s, at least 50 ms; `override` wins (tests).
+ */
+export function deliveryTimeout(config: { limits: { requestTimeoutMs: number } }, override?: number): number {
+  return override ?? Math.min(2000, Math.max(50, Math.floor(config.limits.requestTimeoutMs / 2)));
+}

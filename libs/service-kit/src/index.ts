@@ -1,7 +1,40 @@
-// @impp/service-kit — the plumbing every bus-served family shares: serving subjects.request(family)
-// in its queue group, reply frames for a request, and deliveries to edges. Test helpers live at
-// "@impp/service-kit/testing" so production code never loads them.
-export { type AccountDelivery, byEdge, type DeliveryOutcome, deliver, deliverToAccount } from "./deliver.js";
+// @impp/service-kit — the family-module contract and the plumbing every bus-served family shares:
+// declared request shapes, serving a module's families in their queue groups (answer first, then
+// the follow-up work), events between features, reply frames, and deliveries to edges. Test
+// helpers live at "@impp/service-kit/testing" so production code never loads them.
+export {
+  type AccountDelivery,
+  byEdge,
+  type DeliveryOutcome,
+  deliver,
+  deliverToAccount,
+  deliveryTimeout,
+} from "./deliver.js";
+export {
+  defineEvent,
+  type EventDefinition,
+  type EventSubscription,
+  type EventType,
+  publishEvent,
+  subscribeEvent,
+} from "./events.js";
+export {
+  type AnyModule,
+  type CompiledRoute,
+  checkModules,
+  defineModule,
+  type FamilyModule,
+  type FamilyRoutes,
+  type ModuleContext,
+  type Outcome,
+  parseContext,
+  type Request,
+  type RequestRoute,
+  route,
+  type SessionNeed,
+  type Started,
+  selectModules,
+} from "./module.js";
 export {
   asBuffer,
   errorFrame,
@@ -13,4 +46,28 @@ export {
   RequestFailure,
   responseFrame,
 } from "./request.js";
-export { type FamilyServer, type RequestHandler, replyErrorCode, safely, serveFamily } from "./serve.js";
+export {
+  checkShape,
+  compileShape,
+  type FieldKind,
+  type FieldKinds,
+  type FieldSpec,
+  type Fields,
+  type ParseContext,
+  type Shape,
+  type ShapeParser,
+} from "./schema.js";
+export {
+  dispatcher,
+  type FamilyServer,
+  moduleHandler,
+  type RequestHandler,
+  replyErrorCode,
+  type ServedModule,
+  safely,
+  serveFamily,
+  sessionAllows,
+  settle,
+  splitOutcome,
+  startModule,
+} from "./serve.js";

@@ -4,19 +4,86 @@ import { decodeRequest, encodeReply, isEnvelopeError, subjects } from "@impp/bus
 import { errorName, Flags, familyName, GlobalError, typeName } from "@impp/protocol";
 import type { Telemetry } from "@impp/telemetry";
 import { extractContext, withSpan } from "@impp/telemetry";
-import { errorReply } from "./request.js";
+import type { CompiledRoute, FamilyModule, ModuleContext, Outcome, SessionNeed, Started } from "./module.js";
+import { parseContext } from "./module.js";
+import { asBuffer, errorReply, RequestFailure } from "./request.js";
+import type { ParseContext } from "./schema.js";
 
-export type RequestHandler = (req: RequestEnvelope) => Promise<ReplyEnvelope>;
+/** Answers one request; the kit's dispatcher is one, a test's fake service another. */
+export type RequestHandler = (req: RequestEnvelope) => Promise<Outcome>;
+
+/** The reply of an outcome, and its follow-up work if any. */
+export function splitOutcome(o: Outcome): { reply: ReplyEnvelope; after: (() => Promise<void>) | undefined } {
+  return "reply" in o ? { reply: o.reply, after: o.after } : { reply: o, after: undefined };
+}
+
+/** Whether the session matches what a request type needs (else INVALID_STATE). */
+export function sessionAllows(need: SessionNeed, req: RequestEnvelope): boolean {
+  switch (need) {
+    case "anonymous":
+      return req.account === "";
+    case "authenticated":
+      return req.account !== "" && req.device === "";
+    case "bound":
+      return req.account !== "" && req.device !== "";
+  }
+}
+
+/**
+ * The dispatcher for one family: route by type (an unknown type is INVALID_TLV_VALUE, §2.5), check
+ * the session, parse the declared shape (a malformed request gets the protocol's error), then run
+ * the handler with the typed fields. Never throws: a handler's exception is SERVICE_UNAVAILABLE.
+ */
+export function dispatcher<State>(
+  routes: readonly CompiledRoute<State>[],
+  state: State,
+  ctx: ParseContext,
+  telemetry: Telemetry | undefined,
+): RequestHandler {
+  const byType = new Map<number, CompiledRoute<State>>();
+  for (const r of routes) byType.set(r.type, r);
+  return (envelope) =>
+    safely(envelope, telemetry, async (req) => {
+      const r = byType.get(req.type);
+      if (r === undefined) return errorReply(req, GlobalError.INVALID_TLV_VALUE);
+      if (!sessionAllows(r.session, req)) return errorReply(req, GlobalError.INVALID_STATE);
+      const fields = r.parse(asBuffer(req.block), req.family, ctx);
+      if (fields instanceof RequestFailure) {
+        telemetry?.logger.debug(
+          {
+            family: req.family,
+            type: req.type,
+            code: fields.code,
+            reason: fields.reason,
+            connId: req.connId,
+          },
+          "malformed request",
+        );
+        return errorReply(req, fields.code);
+      }
+      return r.handle({ envelope: req, fields }, state);
+    });
+}
+
+/**
+ * Runs a handler and then its follow-up work, returning the reply (for tests and callers that want
+ * everything done before they look).
+ */
+export async function settle(handler: RequestHandler, req: RequestEnvelope): Promise<ReplyEnvelope> {
+  const { reply, after } = splitOutcome(await handler(req));
+  if (after !== undefined) await after();
+  return reply;
+}
 
 /**
  * Runs `handler`, turning an exception into SERVICE_UNAVAILABLE for this request (§2.5: a backend
  * failed) — logged, never a crash, never a request left without an answer.
  */
-export async function safely(
+export async function safely<O extends Outcome>(
   req: RequestEnvelope,
   telemetry: Telemetry | undefined,
-  handler: RequestHandler,
-): Promise<ReplyEnvelope> {
+  handler: (req: RequestEnvelope) => Promise<O>,
+): Promise<O | ReplyEnvelope> {
   try {
     return await handler(req);
   } catch (err) {
@@ -35,10 +102,16 @@ export function replyErrorCode(frames: Uint8Array): number | undefined {
 }
 
 export interface FamilyServer {
+  /** Resolves once the requests under way now, follow-up work included, have finished. */
+  idle(): Promise<void>;
   stop(): Promise<void>;
 }
 
-/** Subscribes subjects.request(family) in the family's queue group; `handler` must not throw. */
+/**
+ * Subscribes subjects.request(family) in the family's queue group; `handler` must not throw. The
+ * reply goes out first; the outcome's follow-up work runs after it, still inside the request's
+ * span, and stop() waits for both.
+ */
 export function serveFamily(
   bus: Bus,
   telemetry: Telemetry,
@@ -59,7 +132,7 @@ export function serveFamily(
       return;
     }
     const started = process.hrtime.bigint();
-    const reply = await withSpan(
+    await withSpan(
       telemetry.tracer,
       `${service} ${familyLabel} ${typeName(family, req.type)}`,
       extractContext(msg.headers),
@@ -71,24 +144,34 @@ export function serveFamily(
         "impp.conn": req.connId,
       },
       async (span) => {
-        const r = await safely(req, telemetry, handler);
+        const { reply: r, after } = splitOutcome(await safely(req, telemetry, handler));
         const code = replyErrorCode(r.frames);
         if (code !== undefined) {
           span.setAttribute("impp.error", errorName(family, code));
           errors.inc({ family: familyLabel, code: errorName(family, code) });
         }
-        return r;
+        let bytes: Uint8Array;
+        try {
+          bytes = encodeReply(r);
+        } catch (err) {
+          telemetry.logger.error({ err }, "reply could not be encoded; answering SERVICE_UNAVAILABLE");
+          bytes = encodeReply(errorReply(req, GlobalError.SERVICE_UNAVAILABLE));
+        }
+        msg.respond(bytes);
+        duration.observe({ family: familyLabel, service }, Number(process.hrtime.bigint() - started) / 1e9);
+        // Answer first, then the follow-up: the requester does not wait for it.
+        if (after !== undefined) {
+          try {
+            await after();
+          } catch (err) {
+            telemetry.logger.error(
+              { err, family: req.family, type: req.type, connId: req.connId },
+              "follow-up work after the reply failed",
+            );
+          }
+        }
       },
     );
-    let bytes: Uint8Array;
-    try {
-      bytes = encodeReply(reply);
-    } catch (err) {
-      telemetry.logger.error({ err }, "reply could not be encoded; answering SERVICE_UNAVAILABLE");
-      bytes = encodeReply(errorReply(req, GlobalError.SERVICE_UNAVAILABLE));
-    }
-    msg.respond(bytes);
-    duration.observe({ family: familyLabel, service }, Number(process.hrtime.bigint() - started) / 1e9);
   };
 
   const sub = bus.subscribe(
@@ -105,9 +188,68 @@ export function serveFamily(
   );
 
   return {
+    async idle() {
+      await Promise.allSettled([...inflight]);
+    },
     async stop() {
       sub.unsubscribe();
       await Promise.allSettled([...inflight]);
     },
   };
+}
+
+/** A module started and serving its families. */
+export interface ServedModule<State> {
+  readonly module: FamilyModule<State>;
+  readonly started: Started<State>;
+  /** Resolves once the requests under way now, follow-up work included, have finished (tests). */
+  idle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a module (gen_mod's start) and serves each family it declares. Stop stops serving first,
+ * waits for requests and their follow-up work, then stops the module's own work.
+ */
+export async function startModule<State>(
+  module: FamilyModule<State>,
+  ctx: ModuleContext,
+): Promise<ServedModule<State>> {
+  if (module.needs?.store === true && ctx.store === undefined) {
+    throw new Error(`module ${module.role} needs the store, and none was opened`);
+  }
+  const started = await module.start(ctx);
+  const parse = parseContext(ctx.config);
+  const servers = (module.families ?? []).map((f) =>
+    serveFamily(
+      ctx.bus,
+      ctx.telemetry,
+      module.role,
+      f.family,
+      dispatcher(f.routes, started.state, parse, ctx.telemetry),
+    ),
+  );
+  return {
+    module,
+    started,
+    async idle() {
+      await Promise.all(servers.map((s) => s.idle()));
+    },
+    async stop() {
+      await Promise.all(servers.map((s) => s.stop()));
+      await started.stop?.();
+    },
+  };
+}
+
+/** In-process dispatch of a module's family (tests, tools): what serveFamily would run for `req`. */
+export function moduleHandler<State>(
+  module: FamilyModule<State>,
+  family: number,
+  state: State,
+  ctx: { config: { domain: string }; telemetry?: Telemetry },
+): RequestHandler {
+  const f = module.families?.find((x) => x.family === family);
+  if (f === undefined) throw new Error(`module ${module.role} does not serve family ${family}`);
+  return dispatcher(f.routes, state, parseContext(ctx.config), ctx.telemetry);
 }

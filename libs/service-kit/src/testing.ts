@@ -5,11 +5,14 @@ import {
   decodeDelivery,
   encodeDeliveryAck,
   isEnvelopeError,
+  type ReplyEnvelope,
   type RequestEnvelope,
   subjects,
 } from "@impp/bus";
 import { type Config, ConfigError, loadConfig } from "@impp/config";
 import { FrameDecoder, ProtocolError, type TlvFrame } from "@impp/protocol";
+import type { FamilyModule } from "./module.js";
+import { moduleHandler, settle } from "./serve.js";
 
 export function testConfig(env: Record<string, string> = {}): Config {
   const c = loadConfig(env, { hostname: "test", pid: 1 });
@@ -98,4 +101,18 @@ export function fakeEdge(bus: Bus, id: string): FakeEdge {
     for (const w of waiting.splice(0)) w(copy);
   });
   return edge;
+}
+
+/**
+ * A module's family as a function, the way serveFamily runs it (session check, shape, handler),
+ * with the follow-up work done before it resolves: tests look at deliveries right after.
+ */
+export function handlerFor<State>(
+  module: FamilyModule<State>,
+  family: number,
+  state: State,
+  config: { domain: string },
+): (req: RequestEnvelope) => Promise<ReplyEnvelope> {
+  const handler = moduleHandler(module, family, state, { config });
+  return (req) => settle(handler, req);
 }
