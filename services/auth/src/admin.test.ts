@@ -3,6 +3,7 @@ import { request as httpRequest } from "node:http";
 import { after, before, describe, test } from "node:test";
 import { openStore, type Store } from "@impp/store";
 import { createMetrics, type HealthServer, startHealthServer } from "@impp/telemetry";
+import { accountsMigrations, createAccountsRepository } from "./accounts.js";
 import { type AccountsAdmin, createAccountsAdmin } from "./admin.js";
 import { adminRoutes } from "./admin-http.js";
 import { hashPassword, verifyPassword } from "./passwords.js";
@@ -23,14 +24,14 @@ describe("createAccountsAdmin", () => {
   let admin: AccountsAdmin;
   before(async () => {
     store = await openStore({ memory: true });
-    await store.migrate();
+    await store.migrate(accountsMigrations);
     admin = createAccountsAdmin(store, { domain: "example.org" });
   });
   after(() => store.close());
 
   test("add stores a canonical name with an argon2id hash of the password", async () => {
     assert.deepEqual(await admin.add("Ford@example.org", "towel"), { ok: true, value: "ford" });
-    const a = await store.accounts.find("ford");
+    const a = await createAccountsRepository(store).find("ford");
     assert.ok(a);
     assert.equal(await verifyPassword(a.passwordHash, "towel"), true);
   });
@@ -49,12 +50,12 @@ describe("createAccountsAdmin", () => {
       const r = await admin.add(name, pw);
       assert.equal(r.ok ? "ok" : r.code, code, `${name}/${pw.length}`);
     }
-    assert.equal(await store.accounts.find("marvin"), undefined);
+    assert.equal(await createAccountsRepository(store).find("marvin"), undefined);
   });
 
   test("passwd changes the hash; unknown is NOT_FOUND", async () => {
     assert.deepEqual(await admin.passwd("ford", "new towel"), { ok: true, value: "ford" });
-    const a = await store.accounts.find("ford");
+    const a = await createAccountsRepository(store).find("ford");
     assert.equal(await verifyPassword(a!.passwordHash, "new towel"), true);
     assert.equal(await verifyPassword(a!.passwordHash, "towel"), false);
     const r = await admin.passwd("nobody", "x");
@@ -120,7 +121,7 @@ describe("adminRoutes on the health server", () => {
   let server: HealthServer;
   before(async () => {
     store = await openStore({ memory: true });
-    await store.migrate();
+    await store.migrate(accountsMigrations);
     server = await startHealthServer({
       port: 0,
       host: "127.0.0.1",
@@ -152,7 +153,7 @@ describe("adminRoutes on the health server", () => {
         assert.equal(r.headers["www-authenticate"], "Bearer");
       }
     }
-    assert.equal(await store.accounts.count(), 0);
+    assert.equal(await createAccountsRepository(store).count(), 0);
   });
 
   test("POST creates, GET lists, PUT changes the password, DELETE removes", async () => {
@@ -181,7 +182,7 @@ describe("adminRoutes on the health server", () => {
       body: JSON.stringify({ password: "43" }),
     });
     assert.deepEqual([changed.status, changed.body], [200, { name: "trillian" }]);
-    const a = await store.accounts.find("trillian");
+    const a = await createAccountsRepository(store).find("trillian");
     assert.equal(await verifyPassword(a!.passwordHash, "43"), true);
 
     const gone = await call(server.port, "DELETE", "/admin/users/trillian%40example.org", { token });
@@ -219,6 +220,6 @@ describe("adminRoutes on the health server", () => {
       const r = await call(server.port, method, path, body === undefined ? { token } : { token, body });
       assert.deepEqual([r.status, r.body["error"]], [status, code], `${method} ${path}`);
     }
-    assert.equal(await store.accounts.find("ok"), undefined);
+    assert.equal(await createAccountsRepository(store).find("ok"), undefined);
   });
 });

@@ -1,6 +1,8 @@
 // Account administration for the `impp user` command and the local admin endpoint. Not the hot path.
+import { normalizeAddress } from "@impp/protocol";
 import type { Store } from "@impp/store";
-import { isStoreError, normalizeAccountName } from "@impp/store";
+import { isStoreError } from "@impp/store";
+import { createAccountsRepository } from "./accounts.js";
 import { hashPassword, MAX_PASSWORD_BYTES } from "./passwords.js";
 
 export type AdminErrorCode = "NAME_INVALID" | "ACCOUNT_EXISTS" | "NOT_FOUND" | "PASSWORD_INVALID";
@@ -40,9 +42,13 @@ function checkPassword(password: unknown): string | undefined {
 
 const PAGE = 1000;
 
-export function createAccountsAdmin(store: Store, opts: AccountsAdminOptions = {}): AccountsAdmin {
+export function createAccountsAdmin(
+  store: Pick<Store, "db">,
+  opts: AccountsAdminOptions = {},
+): AccountsAdmin {
+  const accounts = createAccountsRepository(store);
   const canonical = (name: unknown): string | undefined =>
-    typeof name === "string" ? normalizeAccountName(name, opts.domain) : undefined;
+    typeof name === "string" ? normalizeAddress(name, opts.domain) : undefined;
   const badName = (name: unknown) =>
     fail<string>(
       "NAME_INVALID",
@@ -55,7 +61,7 @@ export function createAccountsAdmin(store: Store, opts: AccountsAdminOptions = {
       if (n === undefined) return badName(name);
       const problem = checkPassword(password);
       if (problem !== undefined) return fail("PASSWORD_INVALID", problem);
-      const created = await store.accounts.create(n, await hashPassword(password));
+      const created = await accounts.create(n, await hashPassword(password));
       if (isStoreError(created, "ACCOUNT_EXISTS"))
         return fail("ACCOUNT_EXISTS", `account ${n} already exists`);
       if (isStoreError(created)) throw created;
@@ -67,23 +73,21 @@ export function createAccountsAdmin(store: Store, opts: AccountsAdminOptions = {
       if (n === undefined) return badName(name);
       const problem = checkPassword(password);
       if (problem !== undefined) return fail("PASSWORD_INVALID", problem);
-      const changed = await store.accounts.setPasswordHash(n, await hashPassword(password));
+      const changed = await accounts.setPasswordHash(n, await hashPassword(password));
       return changed ? { ok: true, value: n } : fail("NOT_FOUND", `no account ${n}`);
     },
 
     async remove(name) {
       const n = canonical(name);
       if (n === undefined) return badName(name);
-      return (await store.accounts.remove(n)) ? { ok: true, value: n } : fail("NOT_FOUND", `no account ${n}`);
+      return (await accounts.remove(n)) ? { ok: true, value: n } : fail("NOT_FOUND", `no account ${n}`);
     },
 
     async list() {
       const out: AccountSummary[] = [];
       let after: string | undefined;
       for (;;) {
-        const page = await store.accounts.list(
-          after === undefined ? { limit: PAGE } : { limit: PAGE, after },
-        );
+        const page = await accounts.list(after === undefined ? { limit: PAGE } : { limit: PAGE, after });
         for (const a of page) out.push({ name: a.name, createdAt: a.createdAt, disabled: a.disabled });
         if (page.length < PAGE) return out;
         after = page[page.length - 1]!.name;

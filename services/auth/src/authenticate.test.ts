@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
-import { ReplyAction } from "@impp/bus";
-import { GlobalError, StreamError, StreamTlv, TlvBlock, TlvWriter } from "@impp/protocol";
-import { errorCode, only, testConfig } from "@impp/service-kit/testing";
+import { ReplyAction, type RequestEnvelope } from "@impp/bus";
+import { Family, GlobalError, StreamError, StreamTlv, TlvBlock, TlvWriter } from "@impp/protocol";
+import { errorCode, handlerFor, only, testConfig } from "@impp/service-kit/testing";
 import { createMemorySessionStore, type SessionStore } from "@impp/sessions";
 import { openStore, type Store } from "@impp/store";
+import { accountsMigrations, createAccountsRepository } from "./accounts.js";
 import { createAccountsAdmin } from "./admin.js";
 import { rateKeys } from "./authenticate.js";
-import { handleAuthRequest } from "./service.js";
+import { type AuthState, authModule } from "./module.js";
 import { request } from "./test-support.js";
 
 const config = testConfig({
@@ -28,15 +29,23 @@ function auth(
   return Buffer.from(w.finish());
 }
 
+const handleAuthRequest = (req: RequestEnvelope, deps: AuthState) =>
+  handlerFor(authModule, Family.STREAM, deps, deps.config)(req);
+
 describe("AUTHENTICATE", () => {
   let store: Store;
   let sessions: SessionStore;
   let clock = 1_000_000;
-  const deps = () => ({ store, sessions, config, now: () => 1_700_000_000_123 });
+  const deps = (): AuthState => ({
+    accounts: createAccountsRepository(store),
+    sessions,
+    config,
+    now: () => 1_700_000_000_123,
+  });
 
   before(async () => {
     store = await openStore({ memory: true });
-    await store.migrate();
+    await store.migrate(accountsMigrations);
     const admin = createAccountsAdmin(store, { domain: "example.org" });
     assert.deepEqual(await admin.add("Tricia", "password"), { ok: true, value: "tricia" });
     assert.deepEqual(await admin.add("zaphod", "heart of gold"), { ok: true, value: "zaphod" });
@@ -91,12 +100,12 @@ describe("AUTHENTICATE", () => {
   });
 
   test("a disabled account cannot log in even with its password", async () => {
-    await store.accounts.setDisabled("zaphod", true);
+    await createAccountsRepository(store).setDisabled("zaphod", true);
     try {
       const r = await handleAuthRequest(request(auth("zaphod", "heart of gold")), deps());
       assert.equal(errorCode(only(r.frames)), StreamError.AUTHENTICATION_INVALID);
     } finally {
-      await store.accounts.setDisabled("zaphod", false);
+      await createAccountsRepository(store).setDisabled("zaphod", false);
     }
   });
 

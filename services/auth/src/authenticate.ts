@@ -1,36 +1,27 @@
 // STREAM AUTHENTICATE (PROTOCOL.md §4.1): the request → reply function, free of sockets and the bus.
-import type { ReplyEnvelope, RequestEnvelope } from "@impp/bus";
+// A malformed request (a missing TLV, a mechanism other than PASSWORD) is answered by the kit from
+// authenticateShape before this runs; it is counted in impp_errors_total, not in auth attempts.
+import type { ReplyEnvelope } from "@impp/bus";
 import { ReplyAction } from "@impp/bus";
 import type { Config } from "@impp/config";
 import {
-  Family,
+  ACCOUNT_NAME_MAX,
   GlobalError,
   Mechanism,
-  ProtocolError,
+  normalizeAddress,
   StreamError,
   StreamTlv,
-  StreamType,
-  TlvBlock,
   TlvWriter,
 } from "@impp/protocol";
-import {
-  asBuffer,
-  errorReply,
-  fromProtocolError,
-  invalidValue,
-  isFailure,
-  RequestFailure,
-  responseFrame,
-} from "@impp/service-kit";
+import { errorReply, type Request, responseFrame, type Shape } from "@impp/service-kit";
 import type { SessionStore } from "@impp/sessions";
-import type { Store } from "@impp/store";
-import { ACCOUNT_NAME_MAX, normalizeAccountName } from "@impp/store";
+import type { Account, AccountsRepository } from "./accounts.js";
 import { loginAddressBucket } from "./address-key.js";
 import { AttemptGate } from "./gate.js";
 import { dummyHash, MAX_PASSWORD_BYTES, verifyPassword } from "./passwords.js";
 
 export interface AuthenticateDeps {
-  store: Store;
+  accounts: AccountsRepository;
   sessions: SessionStore;
   config: Pick<Config, "domain" | "limits">;
   /** Server clock in ms (tests); default Date.now. */
@@ -42,13 +33,7 @@ export interface AuthenticateDeps {
 const sharedGate = new AttemptGate();
 
 /** What happened, for metrics and logs; the wire never tells these apart beyond §4.1's codes. */
-export type AuthOutcome =
-  | "ok"
-  | "bad_credentials"
-  | "rate_limited"
-  | "bad_mechanism"
-  | "bad_request"
-  | "invalid_state";
+export type AuthOutcome = "ok" | "bad_credentials" | "rate_limited" | "bad_request";
 
 export interface AuthResult {
   reply: ReplyEnvelope;
@@ -66,52 +51,37 @@ export const rateKeys = {
   address: (remoteAddress: string) => `login:addr:${loginAddressBucket(remoteAddress)}`,
 };
 
-interface Credentials {
-  /** undefined when NAME is no possible account name: such a name is treated as an unknown user. */
-  canonical: string | undefined;
-  password: Buffer;
-}
-
-function readCredentials(block: TlvBlock, domain: string): Credentials | RequestFailure {
-  const mechanism = block.u16(StreamTlv.MECHANISM);
-  if (mechanism instanceof ProtocolError) return fromProtocolError(mechanism);
-  if (mechanism === undefined) return invalidValue("MECHANISM is missing");
-  if (mechanism !== Mechanism.PASSWORD) {
-    return new RequestFailure(StreamError.MECHANISM_INVALID, `mechanism ${mechanism} is not PASSWORD`);
-  }
-  const name = block.string(StreamTlv.NAME);
-  if (name instanceof ProtocolError) return fromProtocolError(name);
-  if (name === undefined) return invalidValue("NAME is missing");
-  if (Buffer.byteLength(name) > MAX_NAME_BYTES) return invalidValue("NAME is longer than any address");
-  const at = name.indexOf("@");
-  if ([...(at === -1 ? name : name.slice(0, at))].length > ACCOUNT_NAME_MAX) {
-    return invalidValue(`NAME is longer than ${ACCOUNT_NAME_MAX} characters`);
-  }
+/** AUTHENTICATE's TLVs (§4.1), checked by the kit before the handler runs. */
+export const authenticateShape = {
+  mechanism: {
+    tlv: StreamTlv.MECHANISM,
+    kind: "u16",
+    required: true,
+    min: Mechanism.PASSWORD,
+    max: Mechanism.PASSWORD,
+    invalid: StreamError.MECHANISM_INVALID,
+  },
+  name: { tlv: StreamTlv.NAME, kind: "string", required: true, maxBytes: MAX_NAME_BYTES },
   // §4.1 [clients]: one client sends the password as 5, another as 0x4001.
-  const password = block.firstOf(StreamTlv.PASSWORD, StreamTlv.PASSWORD_ALT);
-  if (password === undefined) return invalidValue("PASSWORD is missing");
-  if (password.length > MAX_PASSWORD_BYTES)
-    return invalidValue(`PASSWORD is over ${MAX_PASSWORD_BYTES} bytes`);
-  return { canonical: normalizeAccountName(name, domain), password };
-}
+  password: {
+    tlv: StreamTlv.PASSWORD,
+    also: [StreamTlv.PASSWORD_ALT],
+    kind: "bytes",
+    required: true,
+    maxBytes: MAX_PASSWORD_BYTES,
+  },
+} as const satisfies Shape;
 
-export async function authenticate(req: RequestEnvelope, deps: AuthenticateDeps): Promise<AuthResult> {
-  if (req.type !== StreamType.AUTHENTICATE) {
-    // FEATURES_SET and PING are the edge's; anything else in STREAM is unknown.
+export async function authenticate(
+  { envelope: req, fields }: Request<typeof authenticateShape>,
+  deps: AuthenticateDeps,
+): Promise<AuthResult> {
+  const at = fields.name.indexOf("@");
+  if ([...(at === -1 ? fields.name : fields.name.slice(0, at))].length > ACCOUNT_NAME_MAX) {
     return { reply: errorReply(req, GlobalError.INVALID_TLV_VALUE), outcome: "bad_request" };
   }
-  if (req.account !== "") {
-    return { reply: errorReply(req, GlobalError.INVALID_STATE), outcome: "invalid_state" };
-  }
-  const block = TlvBlock.parse(asBuffer(req.block), Family.STREAM);
-  if (block instanceof ProtocolError)
-    return { reply: errorReply(req, block.errorCode), outcome: "bad_request" };
-  const creds = readCredentials(block, deps.config.domain);
-  if (isFailure(creds)) {
-    const outcome = creds.code === StreamError.MECHANISM_INVALID ? "bad_mechanism" : "bad_request";
-    return { reply: errorReply(req, creds.code), outcome };
-  }
-  const { canonical } = creds;
+  // A NAME that is no possible account name is treated as an unknown user.
+  const canonical = normalizeAddress(fields.name, deps.config.domain);
   const limits = deps.config.limits;
   const accountKey = canonical === undefined ? undefined : rateKeys.account(canonical);
   const addressKey = rateKeys.address(req.remoteAddress);
@@ -144,12 +114,12 @@ export async function authenticate(req: RequestEnvelope, deps: AuthenticateDeps)
   }
   gate.enter(keys);
   let failed: boolean;
-  let account: Awaited<ReturnType<Store["accounts"]["find"]>>;
+  let account: Account | undefined;
   try {
     // Unknown, malformed and disabled accounts verify against the dummy hash: same work, same answer.
-    account = canonical === undefined ? undefined : await deps.store.accounts.find(canonical);
+    account = canonical === undefined ? undefined : await deps.accounts.find(canonical);
     const hash = account?.passwordHash ?? (await dummyHash());
-    const passwordOk = await verifyPassword(hash, creds.password);
+    const passwordOk = await verifyPassword(hash, fields.password);
     failed = account === undefined || account.disabled || !passwordOk;
     if (failed) {
       // Counted for unknown names too: otherwise only real accounts would lock, which tells them apart.

@@ -1,4 +1,15 @@
-// @impp/auth — STREAM AUTHENTICATE, account administration, login rate limits.
+// @impp/auth — STREAM AUTHENTICATE, the accounts (table, migrations, repository), account
+// administration, login rate limits.
+export {
+  type Account,
+  type AccountsRepository,
+  type AccountsTables,
+  accountsMigrations,
+  createAccountsRepository,
+  LIST_LIMIT_DEFAULT,
+  LIST_LIMIT_MAX,
+  type ListOptions,
+} from "./accounts.js";
 export {
   type AccountSummary,
   type AccountsAdmin,
@@ -13,8 +24,9 @@ export {
   type AuthOutcome,
   type AuthResult,
   authenticate,
+  authenticateShape,
   rateKeys,
 } from "./authenticate.js";
 export { AttemptGate } from "./gate.js";
+export { type AuthState, authModule, streamRoutes } from "./module.js";
 export { hashPassword, MAX_PASSWORD_BYTES, verifyPassword } from "./passwords.js";
-export { type AuthDeps, type AuthService, handleAuthRequest, start } from "./service.js";

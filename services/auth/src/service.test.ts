@@ -10,12 +10,14 @@ import {
   subjects,
 } from "@impp/bus";
 import { Family, StreamTlv, TlvWriter } from "@impp/protocol";
+import { type ServedModule, startModule } from "@impp/service-kit";
 import { only, testConfig } from "@impp/service-kit/testing";
 import { createMemorySessionStore } from "@impp/sessions";
 import { openStore, type Store } from "@impp/store";
 import { createTelemetry, type Telemetry } from "@impp/telemetry";
+import { accountsMigrations } from "./accounts.js";
 import { createAccountsAdmin } from "./admin.js";
-import { type AuthService, start } from "./service.js";
+import { type AuthState, authModule } from "./module.js";
 import { request } from "./test-support.js";
 
 interface RecordedSpan {
@@ -28,13 +30,13 @@ describe("auth service on the bus", () => {
   let bus: Bus;
   let store: Store;
   let telemetry: Telemetry;
-  let service: AuthService;
+  let service: ServedModule<AuthState>;
   const spans: RecordedSpan[] = [];
 
   before(async () => {
     bus = createMemoryBus();
     store = await openStore({ memory: true });
-    await store.migrate();
+    await store.migrate(accountsMigrations);
     await createAccountsAdmin(store).add("tricia", "password");
     telemetry = createTelemetry({
       serviceName: "auth-test",
@@ -47,7 +49,7 @@ describe("auth service on the bus", () => {
         shutdown: async () => {},
       },
     });
-    service = await start({
+    service = await startModule(authModule, {
       bus,
       store,
       sessions: createMemorySessionStore(),

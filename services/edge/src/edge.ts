@@ -2,14 +2,16 @@
 // drain together. Everything per connection lives in connection.ts; this file holds what is per edge.
 import type net from "node:net";
 import tls from "node:tls";
-import { type Bus, encodeDeviceGone, type Subscription, subjects } from "@impp/bus";
+import { type Bus, type Subscription, subjects } from "@impp/bus";
 import type { Config } from "@impp/config";
+import { publishEvent } from "@impp/service-kit";
 import type { SessionStore } from "@impp/sessions";
 import { extractContext, SpanKind, type Telemetry } from "@impp/telemetry";
 import { Connection, type ConnectionHost } from "./connection.js";
 import { EdgeCounters } from "./counters.js";
 import { AccountIndex, type DeliveryTarget, handleDeliveryMessage } from "./delivery.js";
 import { drainNotice, graceWait } from "./drain.js";
+import { deviceGoneEvent } from "./events.js";
 import { type Listener, listen, refuse } from "./listener.js";
 import { Router } from "./router.js";
 import { CloseReason, Sweeper, sweepIntervalMs } from "./sweeper.js";
@@ -55,7 +57,7 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
 
   const publishGone = (account: string, device: string, connId: string, reason: CloseReason): void => {
     try {
-      bus.publish(subjects.deviceGone, encodeDeviceGone({ account, device, connId, edgeId, reason }));
+      publishEvent(bus, deviceGoneEvent, { account, device, connId, edgeId, reason });
     } catch (e) {
       logger.warn({ err: (e as Error).message, account, device }, "could not publish device-gone");
     }

@@ -7,8 +7,6 @@ import {
   type Bus,
   type BusMessage,
   createMemoryBus,
-  type DeviceGoneEnvelope,
-  decodeDeviceGone,
   decodeRequest,
   encodeReply,
   isEnvelopeError,
@@ -38,6 +36,7 @@ import { createMemorySessionStore, type SessionStore } from "@impp/sessions";
 import { createMetrics, createTelemetry, Registry, type Telemetry } from "@impp/telemetry";
 import { generate } from "selfsigned";
 import { type EdgeHandle, startEdge } from "./edge.js";
+import { type DeviceGone, deviceGoneEvent } from "./events.js";
 
 let certPromise: Promise<{ key: string; cert: string }> | undefined;
 
@@ -526,17 +525,17 @@ export async function turns(n = 10): Promise<void> {
 
 /** Collects device-gone publications; waitFor resolves with the first one of `account` (consuming it). */
 export function watchDeviceGone(bus: Bus) {
-  const got: DeviceGoneEnvelope[] = [];
+  const got: DeviceGone[] = [];
   const wakers = new Set<() => void>();
-  bus.subscribe(subjects.deviceGone, (msg) => {
-    const e = decodeDeviceGone(msg.data);
+  bus.subscribe(deviceGoneEvent.subject, (msg) => {
+    const e = deviceGoneEvent.decode(msg.data);
     if (isEnvelopeError(e)) throw e;
     got.push(e);
     for (const w of wakers) w();
   });
   return {
     got,
-    async waitFor(account: string): Promise<DeviceGoneEnvelope> {
+    async waitFor(account: string): Promise<DeviceGone> {
       for (;;) {
         const i = got.findIndex((g) => g.account === account);
         if (i >= 0) return got.splice(i, 1)[0]!;

@@ -1,16 +1,21 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { adminRoutes, createAccountsAdmin, start as startAuth } from "@impp/auth";
+import { adminRoutes, createAccountsAdmin } from "@impp/auth";
 import { type Bus, connectNatsBus, createMemoryBus } from "@impp/bus";
-import type { Config, Role } from "@impp/config";
-import { type EdgeHandle, startEdge } from "@impp/edge";
-import { start as startMessaging } from "@impp/messaging";
-import { start as startPresence } from "@impp/presence";
+import type { Config } from "@impp/config";
+import type { EdgeHandle, EdgeState, TlsMaterial } from "@impp/edge";
+import {
+  type AnyModule,
+  type ModuleContext,
+  type ServedModule,
+  selectModules,
+  startModule,
+} from "@impp/service-kit";
 import { connectRedisSessionStore, createMemorySessionStore, type SessionStore } from "@impp/sessions";
-import { openStore, type Store } from "@impp/store";
+import { type MigrationReport, openStore, type Store } from "@impp/store";
 import { createTelemetry, type HealthServer, startHealthServer, type Telemetry } from "@impp/telemetry";
-import { loadOrCreateTls, type TlsMaterial } from "./tls.js";
+import { modules } from "./modules.js";
 
 /** Where `impp user` finds a running embedded server's local admin endpoint. */
 export const ADMIN_FILE = "admin.json";
@@ -37,17 +42,38 @@ export interface ServerHandle {
   stop(): Promise<void>;
 }
 
-interface Stoppable {
-  stop(): Promise<void>;
+/** Opens the durable store the config names: Postgres, or PGlite in the data folder. */
+export function openConfiguredStore(config: Pick<Config, "databaseUrl" | "dataDir">): Promise<Store> {
+  return config.databaseUrl
+    ? openStore({ databaseUrl: config.databaseUrl })
+    : openStore({ dataDir: config.dataDir });
 }
 
 /**
- * Composes the roles named in config.roles in this process, on embedded parts
- * or on NATS/Redis/Postgres as the config says. Start order: shared parts,
- * services, then the edge — so the first client finds its services there.
+ * Brings the tables of `selected` up to date, each module's set in its own table, in dependency
+ * order (a module's tables after those of the modules it builds on).
+ */
+export async function migrateModules(
+  store: Store,
+  selected: readonly AnyModule[] = modules,
+): Promise<Array<{ role: string; report: MigrationReport }>> {
+  const out: Array<{ role: string; report: MigrationReport }> = [];
+  for (const m of selected) {
+    if (m.migrations !== undefined) out.push({ role: m.role, report: await store.migrate(m.migrations) });
+  }
+  return out;
+}
+
+/**
+ * Composes the modules named in config.roles in this process (from the one list in modules.ts), on
+ * embedded parts or on NATS/Redis/Postgres as the config says. Start order: shared parts, then the
+ * modules in dependency order with the edge last — so the first client finds its services there.
  */
 export async function startServer(config: Config): Promise<ServerHandle> {
-  const roles = new Set<Role>(config.roles);
+  const selected = selectModules(modules, config.roles);
+  // The edge starts last: it is what lets clients in.
+  selected.sort((a, b) => Number(a.role === "edge") - Number(b.role === "edge"));
+  const roles = selected.map((m) => m.role);
   const telemetry = createTelemetry({
     serviceName: `impp-${[...roles].sort().join("-")}`,
     logLevel: config.logLevel,
@@ -86,38 +112,28 @@ export async function startServer(config: Config): Promise<ServerHandle> {
       : createMemorySessionStore();
     cleanup.push(() => sessions.close());
 
+    // A module that needs the store gets it, whatever other roles run here.
     let store: Store | undefined;
-    if (roles.has("auth")) {
-      store = config.databaseUrl
-        ? await openStore({ databaseUrl: config.databaseUrl })
-        : await openStore({ dataDir: config.dataDir });
-      const s = store;
-      cleanup.push(() => s.close());
-      const report = await store.migrate();
-      if (report.applied.length > 0) log.info({ applied: report.applied }, "database migrated");
+    if (selected.some((m) => m.needs?.store === true)) {
+      const opened = await openConfiguredStore(config);
+      store = opened;
+      cleanup.push(() => opened.close());
+      for (const { role, report } of await migrateModules(opened, selected)) {
+        if (report.applied.length > 0)
+          log.info({ module: role, applied: report.applied }, "database migrated");
+      }
     }
 
-    const services: Stoppable[] = [];
-    if (store && roles.has("auth")) {
-      services.push(await startAuth({ bus, store, sessions, config, telemetry }));
+    const ctx: ModuleContext = { bus, sessions, store, config, telemetry };
+    const served: ServedModule<unknown>[] = [];
+    for (const m of selected) {
+      const s = await startModule(m, ctx);
+      served.push(s);
+      cleanup.push(() => s.stop());
     }
-    if (roles.has("presence")) services.push(await startPresence({ bus, sessions, config, telemetry }));
-    if (roles.has("messaging")) services.push(await startMessaging({ bus, sessions, config, telemetry }));
-    for (const s of services) cleanup.push(() => s.stop());
-
-    let tls: TlsMaterial | undefined;
-    let edge: EdgeHandle | undefined;
-    if (roles.has("edge")) {
-      tls = await loadOrCreateTls({
-        certFile: config.tlsCert,
-        keyFile: config.tlsKey,
-        dataDir: config.dataDir,
-        serverName: config.serverName,
-      });
-      edge = await startEdge({ config, bus, sessions, telemetry, tls: { key: tls.key, cert: tls.cert } });
-      const e = edge;
-      cleanup.push(() => e.stop());
-    }
+    const edgeState = served.find((s) => s.module.role === "edge")?.started.state as EdgeState | undefined;
+    const edge = edgeState?.edge;
+    const tls = edgeState?.tls;
 
     let http: HealthServer | undefined;
     if (config.httpPort !== 0) {
@@ -127,7 +143,7 @@ export async function startServer(config: Config): Promise<ServerHandle> {
         registry: telemetry.metrics.registry,
         // Ready: not draining, and the live and durable state answer (a failed ping throws: 503).
         ready: async () => {
-          if (edge && !edge.ready()) return false;
+          if (served.some((s) => s.started.ready?.() === false)) return false;
           await sessions.ping();
           return store ? await store.ping() : true;
         },
@@ -139,7 +155,7 @@ export async function startServer(config: Config): Promise<ServerHandle> {
     // Embedded Postgres allows one process: while we hold it, `impp user` goes
     // through this loopback-only endpoint, authorised by a token in the data folder.
     let admin: AdminEndpoint | undefined;
-    if (store && store.kind === "pglite") {
+    if (store && store.kind === "pglite" && roles.includes("auth")) {
       const token = randomBytes(24).toString("base64url");
       const server = await startHealthServer({
         port: 0,
@@ -174,7 +190,7 @@ export async function startServer(config: Config): Promise<ServerHandle> {
       http,
       admin,
       async drain() {
-        if (edge) await edge.drain();
+        for (const s of served) await s.started.drain?.();
         await stop();
       },
       stop,

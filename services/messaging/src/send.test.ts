@@ -1,8 +1,15 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, test } from "node:test";
-import { type Bus, createMemoryBus, type DeliveryEnvelope, DeliveryFilter } from "@impp/bus";
+import {
+  type Bus,
+  createMemoryBus,
+  type DeliveryEnvelope,
+  DeliveryFilter,
+  type RequestEnvelope,
+} from "@impp/bus";
 import {
   Capability,
+  Family,
   GlobalError,
   ImError,
   ImTlv,
@@ -11,10 +18,14 @@ import {
   TlvWriter,
   TypingState,
 } from "@impp/protocol";
-import { errorCode, type FakeEdge, fakeEdge, only, testConfig } from "@impp/service-kit/testing";
+import { errorCode, type FakeEdge, fakeEdge, handlerFor, only, testConfig } from "@impp/service-kit/testing";
 import { createMemorySessionStore, type SessionStore } from "@impp/sessions";
 import type { MessagingDeps } from "./send.js";
-import { handleImRequest } from "./service.js";
+
+const handleImRequest = (req: RequestEnvelope, deps: MessagingDeps) =>
+  handlerFor(messagingModule, Family.IM, deps, deps.config)(req);
+
+import { messagingModule } from "./module.js";
 import { request } from "./test-support.js";
 
 const config = testConfig({ IMPP_DOMAIN: "example.org" });

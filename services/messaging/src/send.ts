@@ -1,33 +1,23 @@
 // IM MESSAGE_SEND (PROTOCOL.md §4.4): routing to the recipient's devices and copies to the
 // sender's other devices. The hot path: one session read, one encoded indication, one delivery
-// per edge, no JSON.
-import type { Bus, ReplyEnvelope, RequestEnvelope } from "@impp/bus";
+// per edge, no JSON. The request's TLVs are declared once (messageSendShape) and checked by the kit.
+import type { Bus } from "@impp/bus";
 import type { Config } from "@impp/config";
+import { Family, Flags, GlobalError, ImError, ImTlv, ImType, TlvWriter } from "@impp/protocol";
 import {
-  Family,
-  Flags,
-  GlobalError,
-  ImError,
-  ImTlv,
-  ImType,
-  ProtocolError,
-  TlvBlock,
-  TlvWriter,
-} from "@impp/protocol";
-import {
-  asBuffer,
   type DeliveryOutcome,
   deliverToAccount,
+  deliveryTimeout,
   errorReply,
-  fromProtocolError,
-  invalidValue,
-  isFailure,
-  RequestFailure,
+  type Fields,
+  type Outcome,
+  type Request,
   responseFrame,
+  route,
+  type Shape,
 } from "@impp/service-kit";
 import type { DeviceRecord, SessionStore } from "@impp/sessions";
 import type { Telemetry } from "@impp/telemetry";
-import { normalizeAddress } from "./address.js";
 
 /** §4.4 [decision]: MESSAGE_ID is opaque, 1–16 bytes. */
 export const MAX_MESSAGE_ID_BYTES = 16;
@@ -49,61 +39,31 @@ export interface MessagingDeps {
   deliveryTimeoutMs?: number;
 }
 
-interface Message {
-  to: string;
-  capability: number;
-  messageId: Buffer;
-  messageSize: number | undefined;
-  chunk: Buffer | undefined;
+/** MESSAGE_SEND's TLVs (§4.4, limits §6), checked by the kit before the handler runs. */
+export const messageSendShape = {
+  to: { tlv: ImTlv.TO, kind: "address", required: true },
+  capability: {
+    tlv: ImTlv.CAPABILITY,
+    kind: "u16",
+    required: true,
+    min: 1,
+    max: MAX_CAPABILITY,
+    invalid: ImError.INVALID_CAPABILITY,
+  },
+  messageId: {
+    tlv: ImTlv.MESSAGE_ID,
+    kind: "bytes",
+    required: true,
+    minBytes: 1,
+    maxBytes: MAX_MESSAGE_ID_BYTES,
+  },
+  messageSize: { tlv: ImTlv.MESSAGE_SIZE, kind: "u32", max: MAX_MESSAGE_SIZE },
+  chunk: { tlv: ImTlv.MESSAGE_CHUNK, kind: "bytes", maxBytes: MAX_MESSAGE_CHUNK_BYTES },
   /** Relayed as received (8 bytes), never re-encoded. */
-  createdAt: Buffer | undefined;
-}
+  createdAt: { tlv: ImTlv.CREATED_AT, kind: "bytes", length: 8 },
+} as const satisfies Shape;
 
-function readMessage(block: TlvBlock, req: RequestEnvelope, domain: string): Message | RequestFailure {
-  const toText = block.string(ImTlv.TO);
-  if (toText instanceof ProtocolError) return fromProtocolError(toText);
-  if (toText === undefined) return invalidValue("TO is missing");
-  const to = normalizeAddress(toText, domain);
-  if (to === undefined) return invalidValue("TO is not an address of this server");
-
-  const capability = block.u16(ImTlv.CAPABILITY);
-  if (capability instanceof ProtocolError) return fromProtocolError(capability);
-  if (capability === undefined) return invalidValue("CAPABILITY is missing");
-  if (capability < 1 || capability > MAX_CAPABILITY) {
-    return new RequestFailure(ImError.INVALID_CAPABILITY, `capability ${capability} is not a valid value`);
-  }
-  if (!req.capabilities.includes(capability)) {
-    return new RequestFailure(
-      ImError.INVALID_CAPABILITY,
-      `capability ${capability} was not declared by the device`,
-    );
-  }
-
-  const messageId = block.first(ImTlv.MESSAGE_ID);
-  if (messageId === undefined) return invalidValue("MESSAGE_ID is missing");
-  if (messageId.length === 0 || messageId.length > MAX_MESSAGE_ID_BYTES) {
-    return invalidValue(`MESSAGE_ID must be 1–${MAX_MESSAGE_ID_BYTES} bytes`);
-  }
-  const messageSize = block.u32(ImTlv.MESSAGE_SIZE);
-  if (messageSize instanceof ProtocolError) return fromProtocolError(messageSize);
-  if (messageSize !== undefined && messageSize > MAX_MESSAGE_SIZE) {
-    return invalidValue(`MESSAGE_SIZE is over ${MAX_MESSAGE_SIZE}`);
-  }
-  const chunk = block.first(ImTlv.MESSAGE_CHUNK);
-  if (chunk !== undefined && chunk.length > MAX_MESSAGE_CHUNK_BYTES) {
-    return invalidValue(`MESSAGE_CHUNK is over ${MAX_MESSAGE_CHUNK_BYTES} bytes`);
-  }
-  const createdAt = block.u64(ImTlv.CREATED_AT);
-  if (createdAt instanceof ProtocolError) return fromProtocolError(createdAt);
-  return {
-    to,
-    capability,
-    messageId,
-    messageSize,
-    chunk,
-    createdAt: createdAt === undefined ? undefined : block.first(ImTlv.CREATED_AT),
-  };
-}
+type Message = Fields<typeof messageSendShape>;
 
 /** The MESSAGE_SEND indication, encoded once for every delivery of this message. */
 function indication(from: string, m: Message, timestamp: number): Buffer {
@@ -115,13 +75,6 @@ function indication(from: string, m: Message, timestamp: number): Buffer {
   if (m.createdAt !== undefined) w.bytes(ImTlv.CREATED_AT, m.createdAt);
   w.u64(ImTlv.TIMESTAMP, timestamp);
   return w.frame({ flags: Flags.INDICATION, family: Family.IM, type: ImType.MESSAGE_SEND, sequence: 0 });
-}
-
-function deliveryTimeout(deps: MessagingDeps): number {
-  return (
-    deps.deliveryTimeoutMs ??
-    Math.min(2000, Math.max(50, Math.floor(deps.config.limits.requestTimeoutMs / 2)))
-  );
 }
 
 /** One delivery per edge holding at least one of `targets`. */
@@ -139,7 +92,7 @@ function deliverAll(
     except,
     capability,
     frames,
-    timeoutMs: deliveryTimeout(deps),
+    timeoutMs: deliveryTimeout(deps.config, deps.deliveryTimeoutMs),
   });
 }
 
@@ -152,56 +105,57 @@ function logFailures(deps: MessagingDeps, outcomes: readonly DeliveryOutcome[], 
   return delivered;
 }
 
-async function messageSend(req: RequestEnvelope, deps: MessagingDeps): Promise<ReplyEnvelope> {
-  if (req.account === "" || req.device === "") return errorReply(req, GlobalError.INVALID_STATE);
-  const block = TlvBlock.parse(asBuffer(req.block), Family.IM);
-  if (block instanceof ProtocolError) return errorReply(req, block.errorCode);
-  const m = readMessage(block, req, deps.config.domain);
-  if (isFailure(m)) return errorReply(req, m.code);
-  const from = req.account;
+async function messageSend(req: Request<typeof messageSendShape>, deps: MessagingDeps): Promise<Outcome> {
+  const env = req.envelope;
+  const m = req.fields;
+  if (!env.capabilities.includes(m.capability)) return errorReply(env, ImError.INVALID_CAPABILITY);
+  const from = env.account;
   const self = m.to === from;
   const timestamp = (deps.now ?? Date.now)();
 
   // One round trip for both accounts (the budget: one session read per message).
   const lists = await deps.sessions.getDevicesMany(self ? [from] : [m.to, from]);
   const capable = (d: DeviceRecord) =>
-    d.capabilities.includes(m.capability) && !(d.account === from && d.name === req.device);
+    d.capabilities.includes(m.capability) && !(d.account === from && d.name === env.device);
   const recipients = (lists[0] ?? []).filter(capable);
   const copies = self ? [] : (lists[1] ?? []).filter(capable);
   if (recipients.length === 0) {
     deps.telemetry?.metrics.deliveries.inc({ result: "no_device" });
-    return errorReply(req, GlobalError.SERVICE_UNAVAILABLE);
+    return errorReply(env, GlobalError.SERVICE_UNAVAILABLE);
   }
 
   const frames = indication(from, m, timestamp);
   const delivered = logFailures(
     deps,
-    await deliverAll(deps, m.to, recipients, self ? req.device : undefined, m.capability, frames),
+    await deliverAll(deps, m.to, recipients, self ? env.device : undefined, m.capability, frames),
     "message",
   );
   if (delivered === 0) {
     // Every recipient device left between the read and the delivery. Offline storage comes later;
     // until then the sender must not hear ok for a message nobody got.
     deps.telemetry?.metrics.deliveries.inc({ result: "not_delivered" });
-    return errorReply(req, GlobalError.SERVICE_UNAVAILABLE);
+    return errorReply(env, GlobalError.SERVICE_UNAVAILABLE);
   }
   deps.telemetry?.metrics.deliveries.inc({ result: "online" });
-  // Copies only once the recipient has it, so the sender's other devices never show a message whose
-  // sending failed. Their failures are logged, not the sender's problem.
-  if (copies.length > 0) {
-    logFailures(deps, await deliverAll(deps, from, copies, req.device, m.capability, frames), "message copy");
-  }
   const body = new TlvWriter(48).bytes(ImTlv.MESSAGE_ID, m.messageId).u64(ImTlv.TIMESTAMP, timestamp);
-  return { actions: 0, frames: responseFrame(req, body) };
+  const reply = { actions: 0, frames: responseFrame(env, body) };
+  if (copies.length === 0) return reply;
+  // Copies only once the recipient has it, so the sender's other devices never show a message whose
+  // sending failed — and after the response, which need not wait for them. Their failures are
+  // logged, not the sender's problem.
+  return {
+    reply,
+    after: async () => {
+      logFailures(
+        deps,
+        await deliverAll(deps, from, copies, env.device, m.capability, frames),
+        "message copy",
+      );
+    },
+  };
 }
 
-/** IM requests → reply. Throws only when a backend fails (the caller answers SERVICE_UNAVAILABLE). */
-export function imRequest(req: RequestEnvelope, deps: MessagingDeps): Promise<ReplyEnvelope> {
-  switch (req.type) {
-    case ImType.MESSAGE_SEND:
-      return messageSend(req, deps);
-    default:
-      // OFFLINE_MESSAGES_GET / DELETE arrive with the offline store; until then, as unknown.
-      return Promise.resolve(errorReply(req, GlobalError.INVALID_TLV_VALUE));
-  }
-}
+/** IM (family 4): MESSAGE_SEND. OFFLINE_MESSAGES_GET / DELETE arrive with the offline store. */
+export const imRoutes = [
+  route({ type: ImType.MESSAGE_SEND, session: "bound", shape: messageSendShape, handle: messageSend }),
+];

@@ -2,10 +2,11 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createMemoryBus, decodeReply, encodeRequest, isEnvelopeError, subjects } from "@impp/bus";
 import { Family, ImTlv, TlvWriter } from "@impp/protocol";
+import { startModule } from "@impp/service-kit";
 import { fakeEdge, only, testConfig } from "@impp/service-kit/testing";
 import { createMemorySessionStore } from "@impp/sessions";
 import { createTelemetry } from "@impp/telemetry";
-import { start } from "./service.js";
+import { messagingModule } from "./module.js";
 import { request } from "./test-support.js";
 
 test("the messaging service answers MESSAGE_SEND over the bus and delivers through the edge", async () => {
@@ -13,7 +14,13 @@ test("the messaging service answers MESSAGE_SEND over the bus and delivers throu
   const sessions = createMemorySessionStore();
   const telemetry = createTelemetry({ serviceName: "messaging-test", logLevel: "silent" });
   const edge = fakeEdge(bus, "edge-a");
-  const service = await start({ bus, sessions, config: testConfig(), telemetry });
+  const service = await startModule(messagingModule, {
+    bus,
+    sessions,
+    store: undefined,
+    config: testConfig(),
+    telemetry,
+  });
   try {
     const bound = await sessions.bindDevice(
       {

@@ -1,16 +1,5 @@
-// Implicit unbinds: a connection that closed (the edge says so) and every device of a dead edge.
-import type { BusMessage } from "@impp/bus";
-import { decodeDeviceGone, isEnvelopeError } from "@impp/bus";
-import { type DeviceDeps, deviceGone, tellDevices, unbindIndication } from "./device.js";
-
-export async function onDeviceGone(deps: DeviceDeps, msg: BusMessage): Promise<void> {
-  const gone = decodeDeviceGone(msg.data);
-  if (isEnvelopeError(gone)) {
-    deps.telemetry?.logger.warn({ err: gone }, "undecodable device-gone envelope dropped");
-    return;
-  }
-  await deviceGone(deps, gone.account, gone.device, gone.connId);
-}
+// Implicit unbinds after a dead edge: every device it held goes, and the users' other devices hear of it.
+import { type DeviceDeps, tellDevices, unbindIndication } from "./device.js";
 
 export interface SweepReport {
   /** Dead edges this instance cleaned up. */

@@ -1,14 +1,39 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, test } from "node:test";
-import { type Bus, createMemoryBus, DeliveryFilter, ReplyAction } from "@impp/bus";
-import { DeviceError, DeviceTlv, DeviceType, GlobalError, Status, TlvBlock, TlvWriter } from "@impp/protocol";
-import { errorCode, type FakeEdge, fakeEdge, frames, only, testConfig } from "@impp/service-kit/testing";
+import { type Bus, createMemoryBus, DeliveryFilter, ReplyAction, type RequestEnvelope } from "@impp/bus";
+import {
+  DeviceError,
+  DeviceTlv,
+  DeviceType,
+  Family,
+  GlobalError,
+  Status,
+  TlvBlock,
+  TlvWriter,
+} from "@impp/protocol";
+import {
+  errorCode,
+  type FakeEdge,
+  fakeEdge,
+  frames,
+  handlerFor,
+  only,
+  testConfig,
+} from "@impp/service-kit/testing";
 import { createMemorySessionStore, type SessionStore } from "@impp/sessions";
 import { type DeviceDeps, deviceGone } from "./device.js";
-import { handleDeviceRequest } from "./service.js";
+import { presenceModule } from "./module.js";
 import { request } from "./test-support.js";
 
 const config = testConfig({ IMPP_MAX_DEVICES: "3" });
+
+const handleDeviceRequest = (req: RequestEnvelope, deps: DeviceDeps) =>
+  handlerFor(
+    presenceModule,
+    Family.DEVICE,
+    { ...deps, sweep: async () => ({ edges: [], devices: 0 }) },
+    config,
+  )(req);
 
 function parse(b: Uint8Array): TlvBlock {
   const r = TlvBlock.parse(Buffer.from(b), 2);

@@ -1,6 +1,6 @@
 // DEVICE family (PROTOCOL.md §4.2): BIND, UPDATE, UNBIND, plus the implicit unbinds (connection
 // closed, edge dead). Request → reply functions over the session store and the bus; no sockets.
-import type { Bus, ReplyEnvelope, RequestEnvelope } from "@impp/bus";
+import type { Bus, RequestEnvelope } from "@impp/bus";
 import { DeliveryFilter, ReplyAction } from "@impp/bus";
 import type { Config } from "@impp/config";
 import {
@@ -10,26 +10,24 @@ import {
   Family,
   Flags,
   GlobalError,
-  ProtocolError,
   Status,
-  TlvBlock,
   TlvWriter,
 } from "@impp/protocol";
 import {
-  asBuffer,
+  deliveryTimeout as ackTimeout,
   deliver,
   deliverToAccount,
   errorFrame,
   errorReply,
-  fromProtocolError,
-  isFailure,
-  type RequestFailure,
+  type Outcome,
+  type Request,
   responseFrame,
+  route,
 } from "@impp/service-kit";
 import type { DevicePatch, DeviceRecord, SessionStore } from "@impp/sessions";
 import type { Telemetry } from "@impp/telemetry";
 import { checkClient } from "./client-policy.js";
-import { readClient, readDeviceName, readDeviceState } from "./fields.js";
+import { bindShape, clientOf, patchOf, unbindShape, updateShape } from "./fields.js";
 import { tupleFor } from "./servers.js";
 
 export interface DeviceDeps {
@@ -49,10 +47,7 @@ export interface DeviceDeps {
 }
 
 export function deliveryTimeout(deps: DeviceDeps): number {
-  return (
-    deps.deliveryTimeoutMs ??
-    Math.min(2000, Math.max(50, Math.floor(deps.config.limits.requestTimeoutMs / 2)))
-  );
+  return ackTimeout(deps.config, deps.deliveryTimeoutMs);
 }
 
 function indication(type: number, body: TlvWriter): Buffer {
@@ -108,17 +103,11 @@ function learnServer(deps: DeviceDeps, req: RequestEnvelope): string {
   return server;
 }
 
-function parse(req: RequestEnvelope): TlvBlock | RequestFailure {
-  const block = TlvBlock.parse(asBuffer(req.block), Family.DEVICE);
-  return block instanceof ProtocolError ? fromProtocolError(block) : block;
-}
-
-async function bind(req: RequestEnvelope, deps: DeviceDeps): Promise<ReplyEnvelope> {
-  if (req.account === "" || req.device !== "") return errorReply(req, GlobalError.INVALID_STATE);
-  const block = parse(req);
-  if (isFailure(block)) return errorReply(req, block.code);
-  const client = readClient(block);
-  if (isFailure(client)) return errorReply(req, client.code);
+async function bind(
+  { envelope: req, fields }: Request<typeof bindShape>,
+  deps: DeviceDeps,
+): Promise<Outcome> {
+  const client = clientOf(fields);
   const refusal = checkClient(deps.config.bannedClients, client);
   if (refusal !== undefined) {
     const suggestion =
@@ -127,10 +116,8 @@ async function bind(req: RequestEnvelope, deps: DeviceDeps): Promise<ReplyEnvelo
         : new TlvWriter(32).string(DeviceTlv.CLIENT_VERSION, refusal.upgradeTo).finish();
     return { actions: 0, frames: errorFrame(req, DeviceError.CLIENT_INVALID, suggestion) };
   }
-  const wish = readDeviceName(block);
-  if (isFailure(wish)) return errorReply(req, wish.code);
-  const state = readDeviceState(block);
-  if (isFailure(state)) return errorReply(req, state.code);
+  const wish = fields.deviceName ?? "";
+  const state = patchOf(fields);
 
   const server = learnServer(deps, req);
   const record: Omit<DeviceRecord, "name"> = {
@@ -168,12 +155,15 @@ async function bind(req: RequestEnvelope, deps: DeviceDeps): Promise<ReplyEnvelo
     );
   }
   const others = bound.devices.filter((d) => d.name !== me.name);
-  await tellDevices(deps, req.account, others, updateIndication(myTuple), me.name);
   return {
-    actions: ReplyAction.SET_DEVICE | ReplyAction.SET_CAPABILITIES,
-    device: me.name,
-    capabilities: me.capabilities,
-    frames: responseFrame(req, body),
+    reply: {
+      actions: ReplyAction.SET_DEVICE | ReplyAction.SET_CAPABILITIES,
+      device: me.name,
+      capabilities: me.capabilities,
+      frames: responseFrame(req, body),
+    },
+    // The other devices hear of it after the new one has its answer.
+    after: () => tellDevices(deps, req.account, others, updateIndication(myTuple), me.name),
   };
 }
 
@@ -185,44 +175,52 @@ function sameList(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-async function update(req: RequestEnvelope, deps: DeviceDeps): Promise<ReplyEnvelope> {
-  if (req.account === "" || req.device === "") return errorReply(req, GlobalError.INVALID_STATE);
-  const block = parse(req);
-  if (isFailure(block)) return errorReply(req, block.code);
-  const patch = readDeviceState(block);
-  if (isFailure(patch)) return errorReply(req, patch.code);
+async function update(
+  { envelope: req, fields }: Request<typeof updateShape>,
+  deps: DeviceDeps,
+): Promise<Outcome> {
+  const patch = patchOf(fields);
   const server = learnServer(deps, req);
   const empty = { actions: 0, frames: responseFrame(req, new TlvWriter(0)) };
   if (isEmptyPatch(patch)) return empty;
   const updated = await deps.sessions.updateDevice(req.account, req.device, patch);
   // Gone from the registry (cleaned up as dead, or unbound by another device): not bound any more.
   if (updated === undefined) return errorReply(req, GlobalError.INVALID_STATE);
-  const devices = await deps.sessions.getDevices(req.account);
   const tuple = tupleFor(updated, deps.servers, req.edgeId, server);
-  await tellDevices(deps, req.account, devices, updateIndication(tuple), req.device);
+  const after = async () => {
+    const devices = await deps.sessions.getDevices(req.account);
+    await tellDevices(deps, req.account, devices, updateIndication(tuple), req.device);
+  };
   if (patch.capabilities !== undefined && !sameList(patch.capabilities, req.capabilities)) {
-    return { ...empty, actions: ReplyAction.SET_CAPABILITIES, capabilities: updated.capabilities };
+    return {
+      reply: { ...empty, actions: ReplyAction.SET_CAPABILITIES, capabilities: updated.capabilities },
+      after,
+    };
   }
-  return empty;
+  return { reply: empty, after };
 }
 
-async function unbind(req: RequestEnvelope, deps: DeviceDeps): Promise<ReplyEnvelope> {
-  if (req.account === "" || req.device === "") return errorReply(req, GlobalError.INVALID_STATE);
-  const block = parse(req);
-  if (isFailure(block)) return errorReply(req, block.code);
-  const named = readDeviceName(block);
-  if (isFailure(named)) return errorReply(req, named.code);
+async function unbind(
+  { envelope: req, fields }: Request<typeof unbindShape>,
+  deps: DeviceDeps,
+): Promise<Outcome> {
+  const named = fields.deviceName ?? "";
   learnServer(deps, req);
   const ok = responseFrame(req, new TlvWriter(0));
 
   if (named === "" || named === req.device) {
     const removed = await deps.sessions.unbindDevice(req.account, req.device, req.connId);
-    if (removed !== undefined) {
-      const rest = await deps.sessions.getDevices(req.account);
-      await tellDevices(deps, req.account, rest, unbindIndication(req.device), req.device);
-    }
-    // Respond, then the edge forgets the device and closes (§4.2: MUST respond, then disconnect).
-    return { actions: ReplyAction.CLEAR_DEVICE | ReplyAction.CLOSE_AFTER, frames: ok };
+    // Respond, then the edge forgets the device and closes (§4.2: MUST respond, then disconnect);
+    // the remaining devices hear of it after.
+    const reply = { actions: ReplyAction.CLEAR_DEVICE | ReplyAction.CLOSE_AFTER, frames: ok };
+    if (removed === undefined) return reply;
+    return {
+      reply,
+      after: async () => {
+        const rest = await deps.sessions.getDevices(req.account);
+        await tellDevices(deps, req.account, rest, unbindIndication(req.device), req.device);
+      },
+    };
   }
 
   const target = await deps.sessions.getDevice(req.account, named);
@@ -251,26 +249,23 @@ async function unbind(req: RequestEnvelope, deps: DeviceDeps): Promise<ReplyEnve
     );
   }
   // Removed whatever the edge said: the requester asked for it, and a dead edge's device must go too.
-  if (removed !== undefined) {
-    const rest = await deps.sessions.getDevices(req.account);
-    await tellDevices(deps, req.account, rest, frame, req.device);
-  }
-  return { actions: 0, frames: ok };
+  const reply = { actions: 0, frames: ok };
+  if (removed === undefined) return reply;
+  return {
+    reply,
+    after: async () => {
+      const rest = await deps.sessions.getDevices(req.account);
+      await tellDevices(deps, req.account, rest, frame, req.device);
+    },
+  };
 }
 
-/** DEVICE requests → reply. Throws only when a backend fails (the caller answers SERVICE_UNAVAILABLE). */
-export function deviceRequest(req: RequestEnvelope, deps: DeviceDeps): Promise<ReplyEnvelope> {
-  switch (req.type) {
-    case DeviceType.BIND:
-      return bind(req, deps);
-    case DeviceType.UPDATE:
-      return update(req, deps);
-    case DeviceType.UNBIND:
-      return unbind(req, deps);
-    default:
-      return Promise.resolve(errorReply(req, GlobalError.INVALID_TLV_VALUE));
-  }
-}
+/** DEVICE (family 2): BIND, UPDATE, UNBIND. */
+export const deviceRoutes = [
+  route({ type: DeviceType.BIND, session: "authenticated", shape: bindShape, handle: bind }),
+  route({ type: DeviceType.UPDATE, session: "bound", shape: updateShape, handle: update }),
+  route({ type: DeviceType.UNBIND, session: "bound", shape: unbindShape, handle: unbind }),
+];
 
 /**
  * A device left without UNBIND (its connection closed): remove it if it is still the one `connId`

@@ -1,6 +1,7 @@
-// Reading DEVICE request TLVs: every value is hostile, every limit is §6's or named here.
-import { DeviceTlv, ProtocolError, Status, type TlvBlock } from "@impp/protocol";
-import { fromProtocolError, invalidValue, isFailure, type RequestFailure } from "@impp/service-kit";
+// DEVICE request TLVs, declared once (the kit checks them): every value is hostile, every limit
+// is §6's or named here.
+import { DeviceTlv, Status } from "@impp/protocol";
+import type { Fields, Shape } from "@impp/service-kit";
 import { type DevicePatch, MAX_DEVICE_NAME } from "@impp/sessions";
 
 /** §6: STATUS_MESSAGE ≤ 1024 bytes. */
@@ -22,89 +23,72 @@ export interface ClientDescription {
   clientDescription?: string;
 }
 
-const CLIENT_FIELDS: ReadonlyArray<[keyof ClientDescription, number]> = [
-  ["clientName", DeviceTlv.CLIENT_NAME],
-  ["clientPlatform", DeviceTlv.CLIENT_PLATFORM],
-  ["clientModel", DeviceTlv.CLIENT_MODEL],
-  ["clientArch", DeviceTlv.CLIENT_ARCH],
-  ["clientVersion", DeviceTlv.CLIENT_VERSION],
-  ["clientBuild", DeviceTlv.CLIENT_BUILD],
-  ["clientDescription", DeviceTlv.CLIENT_DESCRIPTION],
-];
+const text = (tlv: number, maxBytes: number) => ({ tlv, kind: "string", maxBytes }) as const;
+const flag = (tlv: number) => ({ tlv, kind: "flag" }) as const;
 
-function text(
-  block: TlvBlock,
-  type: number,
-  maxBytes: number,
-  what: string,
-): string | undefined | RequestFailure {
-  const v = block.first(type);
-  if (v === undefined) return undefined;
-  if (v.length > maxBytes) return invalidValue(`${what} is over ${maxBytes} bytes`);
-  const s = block.string(type);
-  return s instanceof ProtocolError ? fromProtocolError(s) : s;
-}
+/** The client description TLVs of BIND (§4.2). */
+const clientShape = {
+  clientName: text(DeviceTlv.CLIENT_NAME, MAX_CLIENT_FIELD_BYTES),
+  clientPlatform: text(DeviceTlv.CLIENT_PLATFORM, MAX_CLIENT_FIELD_BYTES),
+  clientModel: text(DeviceTlv.CLIENT_MODEL, MAX_CLIENT_FIELD_BYTES),
+  clientArch: text(DeviceTlv.CLIENT_ARCH, MAX_CLIENT_FIELD_BYTES),
+  clientVersion: text(DeviceTlv.CLIENT_VERSION, MAX_CLIENT_FIELD_BYTES),
+  clientBuild: text(DeviceTlv.CLIENT_BUILD, MAX_CLIENT_FIELD_BYTES),
+  clientDescription: text(DeviceTlv.CLIENT_DESCRIPTION, MAX_CLIENT_FIELD_BYTES),
+} as const satisfies Shape;
 
-export function readClient(block: TlvBlock): ClientDescription | RequestFailure {
+/** The wished (BIND) or named (UNBIND) device; absent = "" (BIND: the store picks; UNBIND: this one). */
+const deviceNameShape = {
+  // 64 characters of up to 4 bytes each: anything longer cannot be a valid name.
+  deviceName: {
+    tlv: DeviceTlv.DEVICE_NAME,
+    kind: "string",
+    maxBytes: MAX_DEVICE_NAME * 4,
+    maxChars: MAX_DEVICE_NAME,
+  },
+} as const satisfies Shape;
+
+/** What BIND and UPDATE share (§4.2): absent TLVs change nothing. */
+const deviceStateShape = {
+  // MOBILE is the server's to advertise, never a client's to set (§4.2).
+  status: { tlv: DeviceTlv.STATUS, kind: "u16", max: Status.INVISIBLE },
+  statusMessage: text(DeviceTlv.STATUS_MESSAGE, MAX_STATUS_MESSAGE_BYTES),
+  capabilities: {
+    tlv: DeviceTlv.CAPABILITIES,
+    kind: "u16list",
+    min: 1,
+    max: MAX_CAPABILITY,
+    maxItems: MAX_CAPABILITIES,
+  },
+  isIdle: flag(DeviceTlv.IS_IDLE),
+  isMobile: flag(DeviceTlv.IS_MOBILE),
+  isStatusAutomatic: flag(DeviceTlv.IS_STATUS_AUTOMATIC),
+} as const satisfies Shape;
+
+export const bindShape = { ...clientShape, ...deviceNameShape, ...deviceStateShape } as const satisfies Shape;
+export const updateShape = deviceStateShape;
+export const unbindShape = deviceNameShape;
+
+/** The client description to store: empty values are no value. */
+export function clientOf(f: Fields<typeof clientShape>): ClientDescription {
   const out: ClientDescription = {};
-  for (const [key, type] of CLIENT_FIELDS) {
-    const v = text(block, type, MAX_CLIENT_FIELD_BYTES, key);
-    if (isFailure(v)) return v;
+  for (const key of Object.keys(clientShape) as Array<keyof ClientDescription>) {
+    const v = f[key];
     if (v !== undefined && v !== "") out[key] = v;
   }
   return out;
 }
 
-/** The wished DEVICE_NAME: "" when absent (the session store then picks a default). */
-export function readDeviceName(block: TlvBlock): string | RequestFailure {
-  // 64 characters of up to 4 bytes each: anything longer cannot be a valid name.
-  const v = text(block, DeviceTlv.DEVICE_NAME, MAX_DEVICE_NAME * 4, "DEVICE_NAME");
-  if (isFailure(v)) return v;
-  if (v === undefined) return "";
-  if ([...v].length > MAX_DEVICE_NAME)
-    return invalidValue(`DEVICE_NAME is over ${MAX_DEVICE_NAME} characters`);
-  return v;
-}
-
-function flag(block: TlvBlock, type: number): boolean | undefined | RequestFailure {
-  const v = block.u8(type);
-  if (v instanceof ProtocolError) return fromProtocolError(v);
-  // Any non-zero byte is true: clients differ in how they spell it, and no value is unsafe.
-  return v === undefined ? undefined : v !== 0;
-}
-
-/** The fields BIND and UPDATE share (§4.2), as a patch: absent TLVs are absent keys. */
-export function readDeviceState(block: TlvBlock): DevicePatch | RequestFailure {
+/** The device state as a patch: absent TLVs are absent keys; an empty STATUS_MESSAGE clears it. */
+export function patchOf(f: Fields<typeof deviceStateShape>): DevicePatch {
   const patch: DevicePatch = {};
-  const status = block.u16(DeviceTlv.STATUS);
-  if (status instanceof ProtocolError) return fromProtocolError(status);
-  if (status !== undefined) {
-    // MOBILE is the server's to advertise, never a client's to set (§4.2).
-    if (status > Status.INVISIBLE) return invalidValue(`STATUS ${status} is not a status a client may set`);
-    patch.status = status;
-  }
-  const message = text(block, DeviceTlv.STATUS_MESSAGE, MAX_STATUS_MESSAGE_BYTES, "STATUS_MESSAGE");
-  if (isFailure(message)) return message;
+  if (f.status !== undefined) patch.status = f.status;
   // An empty STATUS_MESSAGE clears it: the key is present with undefined (see DevicePatch).
-  if (message !== undefined) patch.statusMessage = message === "" ? undefined : message;
-  const caps = block.u16list(DeviceTlv.CAPABILITIES);
-  if (caps instanceof ProtocolError) return fromProtocolError(caps);
-  if (caps !== undefined) {
-    const unique = [...new Set(caps)];
-    if (unique.length > MAX_CAPABILITIES) return invalidValue(`more than ${MAX_CAPABILITIES} capabilities`);
-    for (const c of unique) {
-      if (c < 1 || c > MAX_CAPABILITY) return invalidValue(`capability ${c} is not a valid value`);
-    }
-    patch.capabilities = unique;
-  }
-  for (const [key, type] of [
-    ["isIdle", DeviceTlv.IS_IDLE],
-    ["isMobile", DeviceTlv.IS_MOBILE],
-    ["isStatusAutomatic", DeviceTlv.IS_STATUS_AUTOMATIC],
-  ] as const) {
-    const v = flag(block, type);
-    if (isFailure(v)) return v;
-    if (v !== undefined) patch[key] = v;
-  }
+  if (f.statusMessage !== undefined)
+    patch.statusMessage = f.statusMessage === "" ? undefined : f.statusMessage;
+  if (f.capabilities !== undefined) patch.capabilities = f.capabilities;
+  if (f.isIdle !== undefined) patch.isIdle = f.isIdle;
+  if (f.isMobile !== undefined) patch.isMobile = f.isMobile;
+  if (f.isStatusAutomatic !== undefined) patch.isStatusAutomatic = f.isStatusAutomatic;
   return patch;
 }

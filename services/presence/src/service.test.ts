@@ -4,18 +4,19 @@ import {
   type Bus,
   createMemoryBus,
   decodeReply,
-  encodeDeviceGone,
   encodeRequest,
   isEnvelopeError,
   type ReplyEnvelope,
   type RequestEnvelope,
   subjects,
 } from "@impp/bus";
+import { deviceGoneEvent } from "@impp/edge/events";
 import { DeviceTlv, DeviceType, Family, TlvBlock, TlvWriter } from "@impp/protocol";
+import { type ServedModule, startModule } from "@impp/service-kit";
 import { type FakeEdge, fakeEdge, frames, only, testConfig } from "@impp/service-kit/testing";
 import { createMemorySessionStore, type SessionStore } from "@impp/sessions";
 import { createTelemetry, type Telemetry } from "@impp/telemetry";
-import { type PresenceService, start } from "./service.js";
+import { createPresenceModule, type PresenceState } from "./module.js";
 import { request } from "./test-support.js";
 
 // A long interval: the test drives sweeps itself, so the timer never races it.
@@ -26,7 +27,8 @@ describe("presence service", () => {
   let bus: Bus;
   let sessions: SessionStore;
   let telemetry: Telemetry;
-  let service: PresenceService;
+  let served: ServedModule<PresenceState>;
+  let service: { sweep: PresenceState["sweep"]; stop(): Promise<void> };
   let edgeA: FakeEdge;
   let clock: number;
 
@@ -37,7 +39,14 @@ describe("presence service", () => {
     telemetry = createTelemetry({ serviceName: "presence-test", logLevel: "silent" });
     edgeA = fakeEdge(bus, "edge-a");
     fakeEdge(bus, "edge-b");
-    service = await start({ bus, sessions, config, telemetry, now: () => clock, instanceId: "presence-1" });
+    served = await startModule(createPresenceModule({ now: () => clock, instanceId: "presence-1" }), {
+      bus,
+      sessions,
+      store: undefined,
+      config,
+      telemetry,
+    });
+    service = { sweep: served.started.state.sweep, stop: () => served.stop() };
   });
   afterEach(async () => {
     await service.stop();
@@ -50,6 +59,8 @@ describe("presence service", () => {
     const msg = await bus.request(subjects.request(Family.DEVICE), encodeRequest(req), { timeoutMs: 5000 });
     const reply = decodeReply(msg.data);
     if (isEnvelopeError(reply)) throw reply;
+    // The other devices hear of a change after the answer: wait for that too.
+    await served.idle();
     return reply;
   }
 
@@ -73,8 +84,14 @@ describe("presence service", () => {
     await bind("tricia", "edge-b", "c2");
     const next = edgeA.next();
     bus.publish(
-      subjects.deviceGone,
-      encodeDeviceGone({ account: "tricia", device: "laptop-2", connId: "c2", edgeId: "edge-b", reason: 0 }),
+      deviceGoneEvent.subject,
+      deviceGoneEvent.encode({
+        account: "tricia",
+        device: "laptop-2",
+        connId: "c2",
+        edgeId: "edge-b",
+        reason: 0,
+      }),
     );
     const d = await next;
     const ind = only(d.frames);

@@ -1,10 +1,11 @@
 import { ConfigError, loadConfig } from "@impp/config";
-import { openStore } from "@impp/store";
+import { migrateModules, openConfiguredStore } from "../runtime.js";
 
 export const migrateHelp = `impp migrate — bring the database schema up to date
 
-Runs the schema migrations on PostgreSQL (IMPP_DATABASE_URL) or on the embedded
-database in IMPP_DATA_DIR, and exits. \`impp serve\` also migrates at start; run
+Runs every module's schema migrations (each module's in its own table, in
+dependency order) on PostgreSQL (IMPP_DATABASE_URL) or on the embedded database
+in IMPP_DATA_DIR, and exits. \`impp serve\` also migrates at start; run
 this ahead of a rolling upgrade so new replicas start on a ready schema.`;
 
 export async function migrate(_args: string[], out = process.stdout, err = process.stderr): Promise<number> {
@@ -14,20 +15,19 @@ export async function migrate(_args: string[], out = process.stdout, err = proce
     return 2;
   }
   try {
-    const store = config.databaseUrl
-      ? await openStore({ databaseUrl: config.databaseUrl })
-      : await openStore({ dataDir: config.dataDir });
+    const store = await openConfiguredStore(config);
     try {
-      const report = await store.migrate();
-      out.write(
-        report.applied.length > 0
-          ? `applied ${report.applied.length} migration(s): ${report.applied.join(", ")}\n`
-          : `schema up to date (${report.current ?? "empty"})\n`,
-      );
-      if (report.unknown.length > 0) {
+      for (const { role, report } of await migrateModules(store)) {
         out.write(
-          `note: the database has newer migrations this version does not know: ${report.unknown.join(", ")}\n`,
+          report.applied.length > 0
+            ? `${role}: applied ${report.applied.length} migration(s): ${report.applied.join(", ")}\n`
+            : `${role}: schema up to date (${report.current ?? "empty"})\n`,
         );
+        if (report.unknown.length > 0) {
+          out.write(
+            `${role}: note: the database has newer migrations this version does not know: ${report.unknown.join(", ")}\n`,
+          );
+        }
       }
       return 0;
     } finally {

@@ -1,3 +1,4 @@
+import { createAccountsRepository } from "@impp/auth";
 import { type Config, ConfigError, loadConfig } from "@impp/config";
 import { type ServerHandle, startServer } from "../runtime.js";
 
@@ -55,7 +56,7 @@ async function banner(server: ServerHandle, config: Config): Promise<string> {
   lines.push(`impp: serving roles ${config.roles.join(", ")} (pid ${process.pid})`);
   lines.push(
     `  bus: ${mode(config.natsUrl, "in-process")}, live state: ${mode(config.redisUrl, "in-process")}, ` +
-      `database: ${server.store ? (server.store.kind === "pglite" ? `embedded in ${config.dataDir}` : "PostgreSQL") : "none (no auth role)"}`,
+      `database: ${server.store ? (server.store.kind === "pglite" ? `embedded in ${config.dataDir}` : "PostgreSQL") : "none (no role here needs one)"}`,
   );
   if (server.edge) {
     const { plain, tls } = server.edge.ports;
@@ -74,7 +75,7 @@ async function banner(server: ServerHandle, config: Config): Promise<string> {
   }
   if (server.http) lines.push(`  health and metrics: http://${config.host}:${server.http.port}/metrics`);
   if (server.store) {
-    const users = await server.store.accounts.count();
+    const users = await createAccountsRepository(server.store).count();
     if (users === 0) {
       lines.push("");
       lines.push("No users yet. Add one (the server may keep running):");

@@ -11,7 +11,7 @@ import {
 } from "@impp/auth";
 import { ConfigError, loadConfig } from "@impp/config";
 import { isStoreError, openStore, PGLITE_SUBDIR, type Store } from "@impp/store";
-import { ADMIN_FILE, type AdminEndpoint } from "../runtime.js";
+import { ADMIN_FILE, type AdminEndpoint, migrateModules } from "../runtime.js";
 
 export const userHelp = `impp user — manage accounts
 
@@ -148,7 +148,7 @@ async function openAdmin(
     throw e;
   }
   try {
-    await store.migrate();
+    await migrateModules(store);
   } catch (e) {
     await store.close();
     throw e;

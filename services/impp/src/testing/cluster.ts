@@ -11,11 +11,11 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type AccountsAdmin, createAccountsAdmin } from "@impp/auth";
 import { ConfigError, loadConfig } from "@impp/config";
+import { loadOrCreateTls } from "@impp/edge";
 import { openStore, type Store } from "@impp/store";
 import pg from "pg";
 import { remoteAdmin } from "../commands/user.js";
 import { type ServerHandle, startServer } from "../runtime.js";
-import { loadOrCreateTls } from "../tls.js";
 
 export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "bin.js");
 

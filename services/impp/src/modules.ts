@@ -1,0 +1,20 @@
+// The one list of modules a server is composed from. Adding a family is adding its package and one
+// line here (and its role name to ROLES in @impp/config, which a test checks against this list).
+import { authModule } from "@impp/auth";
+import { edgeModule } from "@impp/edge";
+import { messagingModule } from "@impp/messaging";
+import { presenceModule } from "@impp/presence";
+import { type AnyModule, checkModules } from "@impp/service-kit";
+
+/** In dependency order after checking; checked once, when this file is loaded. */
+export const modules: readonly AnyModule[] = checkModules([
+  edgeModule,
+  authModule,
+  presenceModule,
+  messagingModule,
+]);
+
+/** The roles whose modules open the durable store (the deploy files give only these the database). */
+export const storeRoles: readonly string[] = modules
+  .filter((m) => m.needs?.store === true)
+  .map((m) => m.role);
