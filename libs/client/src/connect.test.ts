@@ -11,8 +11,9 @@ import {
   StreamType,
   TlvWriter,
 } from "@impp/protocol";
+import { testCert } from "@impp/test-kit";
 import { ClientError, ImppClient, isClientError } from "./index.js";
-import { FakeServer, testCert } from "./test-support/fake-server.js";
+import { FakeServer } from "./test-support/fake-server.js";
 
 let cert: string;
 let plain: FakeServer;
@@ -58,7 +59,7 @@ describe("connect, in-band TLS", () => {
     const authP = client.authenticate("Tricia", "password");
     const auth = await conn.expectTlv(Family.STREAM, StreamType.AUTHENTICATE);
     assert.equal(auth.sequence, 0x80f72687, "sequence goes up by one per request");
-    assert.deepEqual(auth.wireBlock, auth.block, "no compression on the wire");
+    assert.deepEqual(auth.wire, auth.block, "no compression on the wire");
     assert.equal(auth.tlvs.u16(StreamTlv.MECHANISM), 1);
     assert.equal(auth.tlvs.string(StreamTlv.NAME), "Tricia");
     assert.equal(auth.tlvs.string(StreamTlv.PASSWORD), "password");
@@ -84,9 +85,9 @@ describe("connect, in-band TLS", () => {
 
     const authP = client.authenticate("tricia", "password");
     const auth = await conn.expectTlv(Family.STREAM, StreamType.AUTHENTICATE);
-    assert.equal(auth.wireBlock[0], 0x78, "a zlib stream header");
-    assert.notDeepEqual(auth.wireBlock, auth.block);
-    assert.deepEqual(inflateSync(auth.wireBlock), auth.block);
+    assert.equal(auth.wire[0], 0x78, "a zlib stream header");
+    assert.notDeepEqual(auth.wire, auth.block);
+    assert.deepEqual(inflateSync(auth.wire), auth.block);
     assert.equal(auth.tlvs.string(StreamTlv.PASSWORD_ALT), "password");
     assert.equal(auth.tlvs.has(StreamTlv.PASSWORD), false);
     conn.reply(auth, authBlock);
@@ -114,7 +115,7 @@ describe("connect, in-band TLS", () => {
     assert.equal(client.compressionActive, false);
     const pingP = client.request(Family.STREAM, StreamType.PING, new TlvWriter().string(9, "x"));
     const ping = await conn.expectTlv(Family.STREAM, StreamType.PING);
-    assert.deepEqual(ping.wireBlock, ping.block);
+    assert.deepEqual(ping.wire, ping.block);
     conn.reply(ping);
     await pingP;
     client.destroy();
@@ -158,7 +159,7 @@ describe("connect, in-band TLS", () => {
     assert.equal(res.tlvs.u16(StreamTlv.FEATURES), Feature.TLS | Feature.COMPRESSION);
     // The fake only decodes it if it came through TLS, and only as TLVs if it was zlib.
     const pingReq = await conn.expectTlv(Family.STREAM, StreamType.PING);
-    assert.equal(pingReq.wireBlock[0], 0x78);
+    assert.equal(pingReq.wire[0], 0x78);
     assert.equal(pingReq.tlvs.string(1), "early");
     conn.reply(pingReq);
     await await pingP;
@@ -224,8 +225,8 @@ describe("connect, TLS first (direct)", () => {
     assert.equal(client.compressionActive, true);
     const pingP = client.request(Family.STREAM, StreamType.PING, new TlvWriter().string(1, "abc"));
     const ping = await conn.expectTlv(Family.STREAM, StreamType.PING);
-    assert.equal(ping.wireBlock[0], 0x78);
-    assert.deepEqual(inflateSync(ping.wireBlock), ping.block);
+    assert.equal(ping.wire[0], 0x78);
+    assert.deepEqual(inflateSync(ping.wire), ping.block);
     conn.reply(ping, new TlvWriter().u64(StreamTlv.TIMESTAMP, 5));
     assert.equal((await pingP).tlvs.u64(StreamTlv.TIMESTAMP), 5n);
     client.destroy();

@@ -17,8 +17,9 @@ import {
   StreamType,
   TlvWriter,
 } from "@impp/protocol";
+import { testCert } from "@impp/test-kit";
 import { connectAndLogin, ImppClient, isClientError, type ResponseFrame } from "./index.js";
-import { type FakeConn, FakeServer, testCert } from "./test-support/fake-server.js";
+import { type FakeConn, FakeServer } from "./test-support/fake-server.js";
 
 let cert: string;
 let server: FakeServer;

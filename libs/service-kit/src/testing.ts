@@ -1,4 +1,5 @@
-// Helpers for the services' tests: configs, request envelopes, reply frames and a fake edge.
+// Helpers for the services' tests: configs, request envelopes, a fake edge, and (re-exported from
+// @impp/test-kit) the readers of reply frames.
 import {
   type Bus,
   type DeliveryEnvelope,
@@ -10,9 +11,10 @@ import {
   subjects,
 } from "@impp/bus";
 import { type Config, ConfigError, loadConfig } from "@impp/config";
-import { FrameDecoder, ProtocolError, type TlvFrame } from "@impp/protocol";
 import type { FamilyModule } from "./module.js";
 import { moduleHandler, settle } from "./serve.js";
+
+export { errorCode, frames, only } from "@impp/test-kit";
 
 export function testConfig(env: Record<string, string> = {}): Config {
   const c = loadConfig(env, { hostname: "test", pid: 1 });
@@ -42,34 +44,6 @@ export function requestBuilder(defaults: RequestDefaults): RequestBuilder {
     block,
     ...over,
   });
-}
-
-export function frames(bytes: Uint8Array): TlvFrame[] {
-  const d = new FrameDecoder();
-  d.push(Buffer.from(bytes));
-  const out: TlvFrame[] = [];
-  for (;;) {
-    const f = d.next();
-    if (f === null) break;
-    if (f instanceof ProtocolError) throw f;
-    if (f.channel !== 2) throw new Error("unexpected version frame");
-    out.push(f);
-  }
-  if (d.buffered !== 0) throw new Error(`${d.buffered} trailing bytes`);
-  return out;
-}
-
-/** The single frame of a reply. */
-export function only(bytes: Uint8Array): TlvFrame {
-  const fs = frames(bytes);
-  if (fs.length !== 1) throw new Error(`expected one frame, got ${fs.length}`);
-  return fs[0]!;
-}
-
-/** The error code of an error frame. */
-export function errorCode(f: TlvFrame): number {
-  if ((f.flags & 0x4) === 0) throw new Error(`not an error frame (flags ${f.flags})`);
-  return f.block.readUInt16BE(4);
 }
 
 export interface FakeEdge {

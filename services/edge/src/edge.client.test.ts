@@ -5,6 +5,7 @@ import { after, before, describe, test } from "node:test";
 import { DeliveryFilter, decodeDeliveryAck, encodeDelivery, isEnvelopeError, subjects } from "@impp/bus";
 import { connectAndLogin, type ImppClient } from "@impp/client";
 import { DeviceError, DeviceTlv, Family, Flags, ImTlv, ImType, StreamTlv, TlvWriter } from "@impp/protocol";
+import { testCert } from "@impp/test-kit";
 import { CloseReason } from "./sweeper.js";
 import {
   fakeAuth,
@@ -14,7 +15,6 @@ import {
   responseTo,
   type Stack,
   startStack,
-  testCert,
   watchDeviceGone,
 } from "./test-support.js";
 

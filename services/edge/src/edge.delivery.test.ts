@@ -12,17 +12,9 @@ import {
   subjects,
 } from "@impp/bus";
 import { Family, Feature, Flags, ImTlv, ImType, TlvWriter } from "@impp/protocol";
+import { authenticateBlock, TestClient, tlvs } from "@impp/test-kit";
 import { CloseReason } from "./sweeper.js";
-import {
-  authenticateBlock,
-  fakeAuth,
-  fakeDevice,
-  type Stack,
-  startStack,
-  TestClient,
-  tlvs,
-  watchDeviceGone,
-} from "./test-support.js";
+import { fakeAuth, fakeDevice, type Stack, startStack, watchDeviceGone } from "./test-support.js";
 
 let stack: Stack;
 before(async () => {

@@ -4,15 +4,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { subjects } from "@impp/bus";
 import { Family, Flags, GlobalError, ImType, StreamType } from "@impp/protocol";
-import {
-  errorCode,
-  fakeAuth,
-  fakeDevice,
-  frameBytes,
-  type Stack,
-  startStack,
-  TestClient,
-} from "./test-support.js";
+import { errorCode, frameBytes, TestClient } from "@impp/test-kit";
+import { fakeAuth, fakeDevice, type Stack, startStack } from "./test-support.js";
 
 let stack: Stack;
 let bystander: TestClient;

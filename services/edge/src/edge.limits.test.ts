@@ -22,19 +22,9 @@ import {
   StreamType,
   TlvWriter,
 } from "@impp/protocol";
+import { errorCode, featuresBlock, frameBytes, TestClient, tlvs } from "@impp/test-kit";
 import { CloseReason } from "./sweeper.js";
-import {
-  errorCode,
-  fakeAuth,
-  fakeDevice,
-  featuresBlock,
-  frameBytes,
-  type Stack,
-  startStack,
-  TestClient,
-  tlvs,
-  watchDeviceGone,
-} from "./test-support.js";
+import { fakeAuth, fakeDevice, type Stack, startStack, watchDeviceGone } from "./test-support.js";
 
 async function withStack(
   over: Parameters<typeof startStack>[0],

@@ -18,12 +18,10 @@ import {
   StreamType,
   TlvWriter,
 } from "@impp/protocol";
+import { authenticateBlock, bindBlock, errorCode, TestClient, tlvs, turns } from "@impp/test-kit";
 import { MAX_QUEUED_REQUESTS } from "./connection.js";
 import { CloseReason } from "./sweeper.js";
 import {
-  authenticateBlock,
-  bindBlock,
-  errorCode,
   fakeAuth,
   fakeDevice,
   fakeService,
@@ -31,9 +29,6 @@ import {
   responseTo,
   type Stack,
   startStack,
-  TestClient,
-  tlvs,
-  turns,
   watchDeviceGone,
 } from "./test-support.js";
 

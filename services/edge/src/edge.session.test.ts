@@ -17,16 +17,12 @@ import {
   authenticateBlock,
   bindBlock,
   errorCode,
-  fakeAuth,
-  fakeDevice,
   featuresBlock,
   frameBytes,
-  pipelinedTlsClient,
-  type Stack,
-  startStack,
   TestClient,
   tlvs,
-} from "./test-support.js";
+} from "@impp/test-kit";
+import { fakeAuth, fakeDevice, pipelinedTlsClient, type Stack, startStack } from "./test-support.js";
 
 let stack: Stack;
 before(async () => {

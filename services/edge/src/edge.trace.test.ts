@@ -12,8 +12,9 @@ import {
   Registry,
   withSpan,
 } from "@impp/telemetry";
+import { testCert } from "@impp/test-kit";
 import { startEdge } from "./edge.js";
-import { testCert, testConfig } from "./test-support.js";
+import { testConfig } from "./test-support.js";
 
 test("a delivery is handled in a span whose parent is the sender's span", async () => {
   const exporter = new InMemorySpanExporter();

@@ -12,60 +12,22 @@ import {
   Family,
   Feature,
   Flags,
-  FrameDecoder,
-  inflateBlock,
   ProtocolError,
   StreamTlv,
   StreamType,
   TlvBlock,
   TlvWriter,
+  type VersionFrame,
 } from "@impp/protocol";
-import { generate } from "selfsigned";
+import { FrameReader, type TestCert, testCert, type WireTlvFrame } from "@impp/test-kit";
 
-export interface TestCert {
-  key: string;
-  cert: string;
-}
-
-let certPromise: Promise<TestCert> | undefined;
-
-/** One throwaway self-signed certificate per test process, valid for localhost and 127.0.0.1. */
-export function testCert(): Promise<TestCert> {
-  certPromise ??= generate([{ name: "commonName", value: "localhost" }], {
-    keyType: "ec",
-    algorithm: "sha256",
-    extensions: [
-      { name: "basicConstraints", cA: true },
-      {
-        name: "subjectAltName",
-        altNames: [
-          { type: 2, value: "localhost" },
-          { type: 7, ip: "127.0.0.1" },
-        ],
-      },
-    ],
-  }).then((p) => ({ key: p.private, cert: p.cert }));
-  return certPromise;
-}
-
-export interface ReceivedTlv {
-  channel: 2;
-  flags: number;
-  family: number;
-  type: number;
-  sequence: number;
-  /** The block exactly as it was on the wire (a zlib stream when compression was on). */
-  wireBlock: Buffer;
-  /** The TLV block (inflated when it was compressed). */
-  block: Buffer;
+export interface ReceivedTlv extends WireTlvFrame {
+  /** The TLV block parsed (`block` is inflated when it was compressed; `wire` is as it came). */
   tlvs: TlvBlock;
   /** The byte length of the whole frame on the wire. */
   wireSize: number;
 }
-export interface ReceivedVersion {
-  channel: 1;
-  version: number;
-}
+export type ReceivedVersion = VersionFrame;
 export interface ReceivedGarbage {
   channel: "error";
   error: ProtocolError;
@@ -78,11 +40,10 @@ type Header = { flags: number; family: number; type: number; sequence: number };
 export class FakeConn {
   socket: net.Socket;
   tlsActive: boolean;
-  compression = false;
   /** Every plain-text (post-TLS: decrypted) byte the client sent. */
   readonly bytesIn: Buffer[] = [];
   readonly closed: Promise<void>;
-  private decoder = new FrameDecoder();
+  private reader = new FrameReader();
   private frames: Received[] = [];
   private waiters: Array<{ resolve(r: Received): void; reject(e: Error): void }> = [];
   private isClosed = false;
@@ -109,9 +70,9 @@ export class FakeConn {
 
   private readonly onData = (chunk: Buffer): void => {
     this.bytesIn.push(chunk);
-    this.decoder.push(chunk);
+    this.reader.push(chunk);
     for (;;) {
-      const f = this.decoder.next();
+      const f = this.reader.next();
       if (f === null) return;
       if (f instanceof ProtocolError) {
         this.deliver({ channel: "error", error: f });
@@ -122,31 +83,12 @@ export class FakeConn {
         this.deliver(f);
         continue;
       }
-      let block = f.block;
-      if (this.compression && block.length > 0) {
-        const out = inflateBlock(block, 1 << 24);
-        if (out instanceof ProtocolError) {
-          this.deliver({ channel: "error", error: out });
-          continue;
-        }
-        block = out;
-      }
-      const tlvs = TlvBlock.parse(block, f.family);
+      const tlvs = TlvBlock.parse(f.block, f.family);
       if (tlvs instanceof ProtocolError) {
         this.deliver({ channel: "error", error: tlvs });
         continue;
       }
-      this.deliver({
-        channel: 2,
-        flags: f.flags,
-        family: f.family,
-        type: f.type,
-        sequence: f.sequence,
-        wireBlock: f.block,
-        block,
-        tlvs,
-        wireSize: 16 + f.block.length,
-      });
+      this.deliver({ ...f, tlvs, wireSize: 16 + f.wire.length });
     }
   };
 
@@ -205,10 +147,14 @@ export class FakeConn {
     this.send({ flags: Flags.INDICATION, family, type, sequence: 0 }, block);
   }
 
+  /** Whether blocks are zlib streams (set with setCompression). */
+  get compression(): boolean {
+    return this.reader.compression;
+  }
+
   /** From the next frame on, blocks are zlib both ways. */
   setCompression(on: boolean): void {
-    this.compression = on;
-    this.decoder.checkTlvs = !on;
+    this.reader.compression = on;
   }
 
   writeRaw(bytes: Buffer): void {
@@ -227,7 +173,9 @@ export class FakeConn {
     const raw = this.raw;
     raw.off("data", this.onData);
     raw.pause();
-    this.decoder = new FrameDecoder({ checkTlvs: !this.compression });
+    const compression = this.compression;
+    this.reader = new FrameReader();
+    this.reader.compression = compression;
     const t = new tls.TLSSocket(raw, {
       isServer: true,
       secureContext: tls.createSecureContext({ key: this.cert.key, cert: this.cert.cert }),

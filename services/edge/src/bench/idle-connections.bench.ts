@@ -4,7 +4,8 @@
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Feature } from "@impp/protocol";
-import { fakeAuth, fakeDevice, startStack, TestClient } from "../test-support.js";
+import { TestClient } from "@impp/test-kit";
+import { fakeAuth, fakeDevice, startStack } from "../test-support.js";
 
 const role = process.argv[2];
 
