@@ -3,18 +3,7 @@
 // (node dist/bin.js, or the bin/impp.js shim that npm links as `impp`).
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-
-export interface CommandIo {
-  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
-  stdout: { write(text: string): unknown };
-  stderr: { write(text: string): unknown };
-}
-
-/** What a command module exports. */
-export interface CommandModule {
-  help: string;
-  run(args: string[], io: CommandIo): Promise<number>;
-}
+import type { CommandIo, CommandModule } from "./command.js";
 
 export interface CommandEntry {
   summary: string;

@@ -205,15 +205,50 @@ topologySpreadConstraints:
 {{- $grace -}}
 {{- end -}}
 
+{{/*
+Roles: the one place among the templates that names them. values.yaml (the default
+services.roles) and values.schema.json (the services.roles pattern) repeat impp.backendRoles;
+services/impp/src/deploy-roles.test.ts checks all of them against the server's role list.
+Each returns a comma list: use it as splitList "," (include ...).
+*/}}
+{{/* Every role but edge, which has its own Deployment: what services.roles may name. */}}
+{{- define "impp.backendRoles" -}}
+auth,presence,messaging
+{{- end -}}
+
+{{/* The roles that open the database: a pod running any of them gets IMPP_DATABASE_URL. */}}
+{{- define "impp.storeRoles" -}}
+auth
+{{- end -}}
+
+{{/* services.roles as a comma list, spaces removed. */}}
+{{- define "impp.servicesRoles" -}}
+{{- .Values.services.roles | nospace -}}
+{{- end -}}
+
+{{/* "true" when the services Deployment is on and runs a role that opens the database, else "". */}}
+{{- define "impp.servicesNeedDatabase" -}}
+{{- $store := splitList "," (include "impp.storeRoles" .) -}}
+{{- $need := false -}}
+{{- if .Values.services.enabled -}}
+{{- range splitList "," (include "impp.servicesRoles" .) -}}
+{{- if has . $store -}}
+{{- $need = true -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if $need -}}true{{- end -}}
+{{- end -}}
+
 {{/* Checks the values cannot express in their types. */}}
 {{- define "impp.validate" -}}
 {{- if contains "." (include "impp.fullname" .) -}}
 {{- fail "the release's full name must not contain '.': pod names become IMPP_EDGE_ID (letters, digits, '-', '_')" -}}
 {{- end -}}
-{{- $roles := splitList "," (.Values.services.roles | nospace) -}}
-{{- range $roles -}}
-{{- if not (has . (list "auth" "presence" "messaging")) -}}
-{{- fail (printf "services.roles: unknown role %q (auth, presence, messaging; edges have their own Deployment)" .) -}}
+{{- $backend := splitList "," (include "impp.backendRoles" .) -}}
+{{- range splitList "," (include "impp.servicesRoles" .) -}}
+{{- if not (has . $backend) -}}
+{{- fail (printf "services.roles: unknown role %q (%s; edges have their own Deployment)" . (join ", " $backend)) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig, renderSettingsMarkdown, renderSettingsText } from "@impp/config";
-import type { CommandIo } from "../bin.js";
+import type { CommandIo } from "../command.js";
 
 export const help = `impp config — the settings reference, or a check of this environment
 

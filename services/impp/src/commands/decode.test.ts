@@ -5,7 +5,8 @@ import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { fixture, loadFixtures } from "@impp/proto-fixtures";
 import { ProtocolError } from "@impp/protocol";
-import { type CommandIo, main } from "../bin.js";
+import { main } from "../bin.js";
+import type { CommandIo } from "../command.js";
 import { decodeText, IncompleteInputError } from "./decode.js";
 
 const shim = fileURLToPath(new URL("../../bin/impp.js", import.meta.url));

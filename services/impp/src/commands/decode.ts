@@ -27,7 +27,7 @@ import {
   tlvName,
   typeName,
 } from "@impp/protocol";
-import type { CommandIo } from "../bin.js";
+import type { CommandIo } from "../command.js";
 
 export const decodeHelp = `impp decode [--json] [--compressed] [--max-block BYTES] [HEX...]
 

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type AccountsAdmin, createAccountsAdmin } from "@impp/auth";
-import { ConfigError, loadConfig } from "@impp/config";
+import { ConfigError, loadConfig, ROLES } from "@impp/config";
 import { loadOrCreateTls } from "@impp/edge";
 import { openStore, type Store } from "@impp/store";
 import pg from "pg";
@@ -224,7 +224,7 @@ async function distributed(
   const services = await spawnServer(
     {
       ...shared,
-      IMPP_ROLES: "auth,presence,messaging",
+      IMPP_ROLES: ROLES.filter((r) => r !== "edge").join(","),
       IMPP_EDGE_ID: `svc-${tag}`,
       IMPP_PORT: String(await freePort()),
     },
