@@ -66,6 +66,7 @@ const delivery: DeliveryEnvelope = {
   device: "desk",
   capability: 1,
   closeAfter: true,
+  others: ["ford", "zaphod"],
   frames: Uint8Array.from([9, 9, 9]),
 };
 /** A feature's event as a feature would define one (the edge's device-gone has this payload). */
@@ -256,14 +257,18 @@ const arbReply: fc.Arbitrary<ReplyEnvelope> = fc
     if (actions & ReplyAction.SET_CAPABILITIES) e.capabilities = capabilities;
     return e;
   });
-const arbDelivery: fc.Arbitrary<DeliveryEnvelope> = fc.record({
-  account: str,
-  filter: fc.constantFrom(0, 1, 2),
-  device: str,
-  capability: u16,
-  closeAfter: fc.boolean(),
-  frames: bytes,
-});
+const arbDelivery: fc.Arbitrary<DeliveryEnvelope> = fc.record(
+  {
+    account: str,
+    filter: fc.constantFrom(0, 1, 2),
+    device: str,
+    capability: u16,
+    closeAfter: fc.boolean(),
+    others: fc.array(str, { minLength: 1, maxLength: 4 }),
+    frames: bytes,
+  },
+  { requiredKeys: ["account", "filter", "device", "capability", "closeAfter", "frames"] },
+);
 const arbGone: fc.Arbitrary<SampleEvent> = fc.record({
   account: str,
   device: str,

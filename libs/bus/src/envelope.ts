@@ -233,6 +233,11 @@ export type DeliveryFilter = (typeof DeliveryFilter)[keyof typeof DeliveryFilter
 /** service → edge (subject edge(edgeId), as a request: the edge answers with a DeliveryAck). */
 export interface DeliveryEnvelope {
   account: string;
+  /**
+   * More accounts that get the same frames on this edge, with the same filters (a presence change
+   * or a group message fanned out to many users: one delivery per edge, not one per user).
+   */
+  others?: readonly string[];
   filter: number;
   /** The device the filter names; "" with ALL. */
   device: string;
@@ -248,7 +253,13 @@ export function encodeDelivery(e: DeliveryEnvelope): Buffer {
   checkInt("capability", e.capability, 0xffff);
   const account = strLen("account", e.account);
   const device = strLen("device", e.device);
-  const size = HEADER + 1 + account + 1 + 1 + device + 2 + 1 + blobLen("frames", e.frames);
+  const others = e.others ?? [];
+  if (others.length > 0xffff)
+    throw new EnvelopeEncodeError("TOO_LONG", `others has ${others.length} accounts`);
+  const otherLens = others.map((o, i) => strLen(`others[${i}]`, o));
+  let othersSize = 2;
+  for (const n of otherLens) othersSize += 1 + n;
+  const size = HEADER + 1 + account + 1 + 1 + device + 2 + 1 + othersSize + blobLen("frames", e.frames);
   const w = new Writer(size);
   header(w, EnvelopeKind.DELIVERY);
   w.str(e.account, account);
@@ -256,6 +267,8 @@ export function encodeDelivery(e: DeliveryEnvelope): Buffer {
   w.str(e.device, device);
   w.u16(e.capability);
   w.u8(e.closeAfter ? 1 : 0);
+  w.u16(others.length);
+  for (let i = 0; i < others.length; i++) w.str(others[i]!, otherLens[i]!);
   w.blob(e.frames);
   return w.done();
 }
@@ -270,8 +283,13 @@ export function decodeDelivery(b: Uint8Array): DeliveryEnvelope | EnvelopeError 
   const capability = r.u16("capability");
   const close = r.u8("closeAfter");
   if (close > 1) r.fail("BAD_VALUE", `closeAfter must be 0 or 1, got ${close}`);
+  const count = r.u16("others");
+  const others: string[] = [];
+  for (let i = 0; i < count && r.error === undefined; i++) others.push(r.str("others"));
   const frames = r.blob("frames");
-  return r.finish() ?? { account, filter, device, capability, closeAfter: close === 1, frames };
+  const e: DeliveryEnvelope = { account, filter, device, capability, closeAfter: close === 1, frames };
+  if (others.length > 0) e.others = others;
+  return r.finish() ?? e;
 }
 
 /** edge → service: the answer to a DeliveryEnvelope. */

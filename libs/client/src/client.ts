@@ -17,6 +17,9 @@ import {
   familyName,
   ImType,
   inflateBlock,
+  ListsType,
+  PresenceTlv,
+  PresenceType,
   ProtocolError,
   StreamTlv,
   StreamType,
@@ -35,6 +38,7 @@ import {
   featuresBlock,
   type ImSendOptions,
   imSendBlock,
+  listsBlock,
 } from "./messages.js";
 
 export interface ConnectOptions {
@@ -345,6 +349,35 @@ export class ImppClient extends EventEmitter<ClientEvents> {
 
   ping(): Promise<ResponseFrame> {
     return this.request(Family.STREAM, StreamType.PING);
+  }
+
+  /**
+   * A LISTS request about one address (CONTACT_ADD, CONTACT_APPROVE, BLOCK_ADD …): the address goes
+   * in the list's own TLV for that type (CONTACT_ADDRESS, ALLOW_ADDRESS or BLOCK_ADDRESS).
+   */
+  lists(type: number, address: string, nickname?: string): Promise<ResponseFrame> {
+    return this.request(Family.LISTS, type, listsBlock(type, address, nickname));
+  }
+
+  /** LISTS GET: my contacts, pending requests, allow and block lists. */
+  getLists(): Promise<ResponseFrame> {
+    return this.request(Family.LISTS, ListsType.GET);
+  }
+
+  /** PRESENCE SET of any of status, status message, nickname. */
+  setPresence(p: { status?: number; statusMessage?: string; nickname?: string }): Promise<ResponseFrame> {
+    const w = new TlvWriter();
+    if (p.status !== undefined) w.u16(PresenceTlv.STATUS, p.status);
+    if (p.statusMessage !== undefined) w.string(PresenceTlv.STATUS_MESSAGE, p.statusMessage);
+    if (p.nickname !== undefined) w.string(PresenceTlv.NICKNAME, p.nickname);
+    return this.request(Family.PRESENCE, PresenceType.SET, w);
+  }
+
+  /** PRESENCE GET: without `of`, an empty response then one UPDATE per contact; with it, that user's presence. */
+  getPresence(of?: string): Promise<ResponseFrame> {
+    const w = new TlvWriter();
+    if (of !== undefined) w.string(PresenceTlv.TO, of);
+    return this.request(Family.PRESENCE, PresenceType.GET, w);
   }
 
   /**

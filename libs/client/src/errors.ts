@@ -17,6 +17,8 @@ export type ClientErrorKind =
   | "FEATURES_REJECTED"
   /** AUTHENTICATE was answered with an error (connectAndLogin). */
   | "AUTH_FAILED"
+  /** A LISTS request was answered with an error (befriend). */
+  | "LIST_FAILED"
   /** DEVICE BIND was answered with an error (connectAndLogin). */
   | "BIND_FAILED";
 

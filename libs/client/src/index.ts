@@ -6,6 +6,7 @@ export {
   ImppClient,
   type RequestOptions,
 } from "./client.js";
+export { befriend } from "./contacts.js";
 export { ClientError, type ClientErrorKind, type ClientErrorOptions, isClientError } from "./errors.js";
 export type { ResponseFrame } from "./frames.js";
 export type { FramePredicate } from "./indications.js";
@@ -18,5 +19,6 @@ export {
   featuresBlock,
   type ImSendOptions,
   imSendBlock,
+  listsBlock,
   newMessageId,
 } from "./messages.js";

@@ -1,6 +1,16 @@
 // Request blocks the client builds. Pure: no I/O, so the encodings are unit-tested directly.
 import { randomBytes } from "node:crypto";
-import { Capability, DeviceTlv, ImTlv, Mechanism, Status, StreamTlv, TlvWriter } from "@impp/protocol";
+import {
+  Capability,
+  DeviceTlv,
+  ImTlv,
+  ListsTlv,
+  ListsType,
+  Mechanism,
+  Status,
+  StreamTlv,
+  TlvWriter,
+} from "@impp/protocol";
 
 export function featuresBlock(features: number): TlvWriter {
   return new TlvWriter(8).u16(StreamTlv.FEATURES, features);
@@ -85,4 +95,17 @@ export function imSendBlock(to: string, chunk: Buffer, opts: ImSendOptions = {})
     .u32(ImTlv.MESSAGE_SIZE, opts.totalSize ?? chunk.length)
     .bytes(ImTlv.MESSAGE_CHUNK, chunk)
     .u64(ImTlv.CREATED_AT, opts.createdAt ?? BigInt(Date.now()));
+}
+
+/** The block of a LISTS request about one address, in the list's own TLV (§4.3). */
+export function listsBlock(type: number, address: string, nickname?: string): TlvWriter {
+  const tlv =
+    type === ListsType.ALLOW_ADD || type === ListsType.ALLOW_REMOVE
+      ? ListsTlv.ALLOW_ADDRESS
+      : type === ListsType.BLOCK_ADD || type === ListsType.BLOCK_REMOVE
+        ? ListsTlv.BLOCK_ADDRESS
+        : ListsTlv.CONTACT_ADDRESS;
+  const w = new TlvWriter().string(tlv, address);
+  if (nickname !== undefined) w.string(ListsTlv.NICKNAME, nickname);
+  return w;
 }

@@ -8,6 +8,7 @@ export interface Limits {
   idleTimeoutMs: number;
   maxOutputBuffer: number;
   devicesPerUser: number;
+  listLimit: number;
   loginAttemptsPerAccount: number;
   loginAccountWindowMs: number;
   loginAttemptsPerAddress: number;
@@ -147,6 +148,7 @@ export function loadConfig(
     idleTimeoutMs: read(S.idleTimeoutMs, 0),
     maxOutputBuffer: read(S.maxOutputBuffer, 0),
     devicesPerUser: read(S.devicesPerUser, 0),
+    listLimit: read(S.listLimit, 0),
     loginAttemptsPerAccount: read(S.loginAttemptsPerAccount, 0),
     loginAccountWindowMs: read(S.loginAccountWindowMs, 0),
     loginAttemptsPerAddress: read(S.loginAttemptsPerAddress, 0),

@@ -13,7 +13,7 @@ import {
   url,
 } from "./parse.js";
 
-export const ROLES = ["edge", "auth", "presence", "messaging"] as const;
+export const ROLES = ["edge", "auth", "roster", "presence", "messaging"] as const;
 export type Role = (typeof ROLES)[number];
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -211,6 +211,14 @@ export const S = {
     group: "Limits",
     description: "Devices one account may have bound at once (TOO_MANY_DEVICES past it).",
     parse: integer(1, 1000),
+  },
+  listLimit: {
+    name: "IMPP_LIST_LIMIT",
+    default: "1000",
+    group: "Limits",
+    description:
+      "Entries per contact, allow and block list (LIST_LIMIT_EXCEEDED past it; real clients expect at most 1000).",
+    parse: integer(1, 100_000),
   },
   loginAttemptsPerAccount: {
     name: "IMPP_LOGIN_ATTEMPTS_PER_ACCOUNT",

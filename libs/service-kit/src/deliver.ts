@@ -69,6 +69,47 @@ export function deliverToAccount(bus: Bus, d: AccountDelivery): Promise<Delivery
   );
 }
 
+export interface FanOut {
+  /** Each account with its devices (from the session store): only their edges are addressed. */
+  recipients: ReadonlyArray<{
+    readonly account: string;
+    readonly devices: readonly { readonly edgeId: string }[];
+  }>;
+  frames: Uint8Array;
+  timeoutMs: number;
+}
+
+/**
+ * The same frames to every device of many accounts — a presence change to its watchers, a group
+ * message to its members: ONE delivery per edge (its accounts listed in it), all edges at once.
+ * Never throws.
+ */
+export function deliverToMany(bus: Bus, f: FanOut): Promise<DeliveryOutcome[]> {
+  const accountsByEdge = new Map<string, Set<string>>();
+  for (const r of f.recipients) {
+    for (const d of r.devices) {
+      let set = accountsByEdge.get(d.edgeId);
+      if (set === undefined) accountsByEdge.set(d.edgeId, (set = new Set()));
+      set.add(r.account);
+    }
+  }
+  return Promise.all(
+    [...accountsByEdge].map(([edgeId, accounts]) => {
+      const [first, ...others] = [...accounts];
+      const envelope: DeliveryEnvelope = {
+        account: first!,
+        filter: DeliveryFilter.ALL,
+        device: "",
+        capability: 0,
+        closeAfter: false,
+        frames: f.frames,
+      };
+      if (others.length > 0) envelope.others = others;
+      return deliver(bus, edgeId, envelope, f.timeoutMs);
+    }),
+  );
+}
+
 /**
  * How long a service waits for an edge's ack of a delivery: half the edge's request timeout (so the
  * requester still gets an answer in time), at most 2 s, at least 50 ms; `override` wins (tests).

@@ -8,7 +8,9 @@ export {
   type DeliveryOutcome,
   deliver,
   deliverToAccount,
+  deliverToMany,
   deliveryTimeout,
+  type FanOut,
 } from "./deliver.js";
 export {
   defineEvent,

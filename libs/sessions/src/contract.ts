@@ -255,6 +255,51 @@ export function runSessionStoreContract(name: string, make: () => Promise<Sessio
       );
     });
 
+    describe("list tokens and presence", () => {
+      withStore("a token is made on first read, stays until bumped, and changes when bumped", async (s) => {
+        const a = `a-${uid()}`;
+        const b = `b-${uid()}`;
+        const [ta, tb] = await s.listTokens([a, b]);
+        assert.ok(ta && tb);
+        assert.notEqual(ta, tb);
+        assert.deepEqual(await s.listTokens([b, a]), [tb, ta]);
+        await s.bumpListTokens([a]);
+        const [ta2, tb2] = await s.listTokens([a, b]);
+        assert.notEqual(ta2, ta);
+        assert.equal(tb2, tb);
+        await s.bumpListTokens([]);
+        assert.deepEqual(await s.listTokens([]), []);
+      });
+
+      withStore("devices and list tokens in one read", async (s) => {
+        const a = `a-${uid()}`;
+        const b = `b-${uid()}`;
+        await bound(s, sample(a), "desk");
+        const r = await s.getDevicesAndListTokens([a, b], [a]);
+        assert.deepEqual(
+          r.devices.map((l) => l.map((d) => d.name)),
+          [["desk"], []],
+        );
+        assert.deepEqual(r.tokens, await s.listTokens([a]));
+      });
+
+      withStore("presence records round-trip; unknown users have none", async (s) => {
+        const a = `a-${uid()}`;
+        const rec = {
+          status: 2,
+          statusMessage: "lunch ☕",
+          nickname: "A",
+          avatarSha1: "ab".repeat(20),
+          advertised: "x",
+        };
+        await s.setPresence(a, rec);
+        assert.deepEqual(await s.getPresence([a, `nobody-${uid()}`]), [rec, undefined]);
+        await s.setPresence(a, { status: 1 });
+        assert.deepEqual(await s.getPresence([a]), [{ status: 1 }]);
+        assert.deepEqual(await s.getPresence([]), []);
+      });
+    });
+
     describe("unbinding", () => {
       withStore("unbind with the binding connId, without, and with a stale one", async (s) => {
         const acc = `a-${uid()}`;

@@ -8,6 +8,7 @@ export {
   type DevicePatch,
   type DeviceRecord,
   type EdgeDevice,
+  type PresenceRecord,
   type RateResult,
   SessionError,
   type SessionErrorKind,

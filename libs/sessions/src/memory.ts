@@ -5,6 +5,7 @@ import {
   type DevicePatch,
   type DeviceRecord,
   type EdgeDevice,
+  type PresenceRecord,
   type RateResult,
   SessionError,
   type SessionStore,
@@ -25,6 +26,11 @@ export function createMemorySessionStore(opts: { now?: () => number } = {}): Ses
   /** edge → heartbeat expiry (ms) */
   const edges = new Map<string, number>();
   const claims = new Map<string, { holder: string; until: number }>();
+  const tokens = new Map<string, string>();
+  const presence = new Map<string, string>();
+  let tokenSeq = 0;
+  const newToken = () =>
+    `${now().toString(36)}.${(++tokenSeq).toString(36)}.${Math.random().toString(36).slice(2, 8)}`;
   /** key → hit times, oldest first */
   const rates = new Map<string, number[]>();
   let closed = false;
@@ -210,6 +216,45 @@ export function createMemorySessionStore(opts: { now?: () => number } = {}): Ses
       rates.delete(key);
     },
 
+    async getDevicesAndListTokens(list, tokenAccounts) {
+      alive();
+      return {
+        devices: list.map((a) => decodeAll(a, accounts.get(a))),
+        tokens: await store.listTokens(tokenAccounts),
+      };
+    },
+
+    async listTokens(list) {
+      alive();
+      return list.map((a) => {
+        let t = tokens.get(a);
+        if (t === undefined) {
+          t = newToken();
+          tokens.set(a, t);
+        }
+        return t;
+      });
+    },
+
+    async bumpListTokens(list) {
+      alive();
+      for (const a of list) tokens.set(a, newToken());
+    },
+
+    async getPresence(list) {
+      alive();
+      return list.map((a) => {
+        const v = presence.get(a);
+        return v === undefined ? undefined : (JSON.parse(v) as PresenceRecord);
+      });
+    },
+
+    async setPresence(account, record) {
+      alive();
+      checkAccount(account);
+      presence.set(account, JSON.stringify(record));
+    },
+
     async ping() {
       alive();
     },
@@ -221,6 +266,8 @@ export function createMemorySessionStore(opts: { now?: () => number } = {}): Ses
       edges.clear();
       claims.clear();
       rates.clear();
+      tokens.clear();
+      presence.clear();
     },
   };
   return store;

@@ -15,6 +15,7 @@ import {
   type DevicePatch,
   type DeviceRecord,
   type EdgeDevice,
+  type PresenceRecord,
   type RateResult,
   SessionError,
   type SessionStore,
@@ -121,6 +122,15 @@ class RedisSessionStore implements SessionStore {
   }
   private claimKey(edgeId: string) {
     return `${this.prefix}claim:${edgeId}`;
+  }
+  private tokenKey(account: string) {
+    return `${this.prefix}lt:${account}`;
+  }
+  private presenceKey(account: string) {
+    return `${this.prefix}pr:${account}`;
+  }
+  private newToken() {
+    return `${this.instance}.${(++this.seq).toString(36)}`;
   }
   private get edgesKey() {
     return `${this.prefix}edges`;
@@ -240,6 +250,64 @@ class RedisSessionStore implements SessionStore {
       }
       // Copies for repeated accounts, so callers never share one array between two results.
       return accounts.map((a, i) => (accounts.indexOf(a) === i ? byAccount.get(a)! : [...byAccount.get(a)!]));
+    });
+  }
+
+  getDevicesAndListTokens(
+    accounts: readonly string[],
+    tokenAccounts: readonly string[],
+  ): Promise<{ devices: DeviceRecord[][]; tokens: string[] }> {
+    return this.io("getDevicesAndListTokens", async () => {
+      const pipeline = this.redis.pipeline();
+      for (const account of accounts) pipeline.hvalsBuffer(this.devKey(account));
+      // SET NX then GET: a missing token is made, and either way the current one comes back.
+      for (const account of tokenAccounts) {
+        pipeline.set(this.tokenKey(account), this.newToken(), "NX");
+        pipeline.get(this.tokenKey(account));
+      }
+      const results = (await pipeline.exec()) ?? [];
+      const at = (i: number): unknown => {
+        const [err, value] = results[i] ?? [new Error("missing pipeline result"), null];
+        if (err) throw err;
+        return value;
+      };
+      const devices = accounts.map((account, i) => {
+        const buffers = at(i) as Buffer[];
+        const out = new Array<DeviceRecord>(buffers.length);
+        for (let j = 0; j < buffers.length; j++) out[j] = decodeDevice(account, buffers[j]!);
+        return out.length > 1 ? out.sort(byConnectedAt) : out;
+      });
+      const tokens = tokenAccounts.map((_, k) => String(at(accounts.length + 2 * k + 1)));
+      return { devices, tokens };
+    });
+  }
+
+  async listTokens(accounts: readonly string[]): Promise<string[]> {
+    if (accounts.length === 0) return [];
+    return (await this.getDevicesAndListTokens([], accounts)).tokens;
+  }
+
+  bumpListTokens(accounts: readonly string[]): Promise<void> {
+    return this.io("bumpListTokens", async () => {
+      if (accounts.length === 0) return;
+      const pipeline = this.redis.pipeline();
+      for (const account of accounts) pipeline.set(this.tokenKey(account), this.newToken());
+      for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
+    });
+  }
+
+  getPresence(accounts: readonly string[]): Promise<Array<PresenceRecord | undefined>> {
+    return this.io("getPresence", async () => {
+      if (accounts.length === 0) return [];
+      const values = await this.redis.mget(accounts.map((a) => this.presenceKey(a)));
+      return values.map((v) => (v === null ? undefined : (JSON.parse(v) as PresenceRecord)));
+    });
+  }
+
+  setPresence(account: string, record: PresenceRecord): Promise<void> {
+    return this.io("setPresence", async () => {
+      checkAccount(account);
+      await this.redis.set(this.presenceKey(account), JSON.stringify(record));
     });
   }
 

@@ -63,6 +63,21 @@ export interface RateResult {
   retryAfterMs: number;
 }
 
+/**
+ * A user's presence as the user set it (PRESENCE SET, or a device's STATUS at BIND/UPDATE), and a
+ * fingerprint of what watchers were last told, so an UPDATE goes out only when that changes.
+ * The advertised status is computed from this and the bound devices (§4.5).
+ */
+export interface PresenceRecord {
+  status: number;
+  statusMessage?: string;
+  isStatusAutomatic?: boolean;
+  nickname?: string;
+  /** Hex SHA-1 of the user's avatar. */
+  avatarSha1?: string;
+  advertised?: string;
+}
+
 export interface EdgeDevice {
   account: string;
   name: string;
@@ -104,6 +119,28 @@ export interface SessionStore {
    * an account given twice gets equal lists.
    */
   getDevicesMany(accounts: readonly string[]): Promise<DeviceRecord[][]>;
+
+  /**
+   * Devices of `accounts` and the list tokens of `tokenAccounts`, in one round trip: what an
+   * instant message reads (both parties' devices, the sender's list token).
+   */
+  getDevicesAndListTokens(
+    accounts: readonly string[],
+    tokenAccounts: readonly string[],
+  ): Promise<{ devices: DeviceRecord[][]; tokens: string[] }>;
+
+  /**
+   * A token per user that changes whenever the user's contact lists change (the roster bumps it
+   * after each committed change); a missing token is created. Caches of list data are keyed by
+   * it: a cache entry made under an older token is stale. One round trip.
+   */
+  listTokens(accounts: readonly string[]): Promise<string[]>;
+  /** New tokens for these users (after their lists changed). */
+  bumpListTokens(accounts: readonly string[]): Promise<void>;
+
+  /** Presence records; undefined for a user who never set one. One round trip. */
+  getPresence(accounts: readonly string[]): Promise<Array<PresenceRecord | undefined>>;
+  setPresence(account: string, record: PresenceRecord): Promise<void>;
 
   /** The edge is alive until ttlMs from now. Edges must heartbeat before binding devices. */
   heartbeatEdge(edgeId: string, ttlMs: number): Promise<void>;

@@ -66,15 +66,27 @@ export type DeliveryOutcome =
 export function deliver(env: DeliveryEnvelope, index: AccountIndex<DeliveryTarget>): DeliveryOutcome {
   const frames = OutFrames.parse(env.frames);
   if (frames instanceof FramesError) return { ok: false, reason: frames.message };
-  const conns = index.get(env.account);
-  if (conns === undefined) return { ok: true, delivered: 0 };
+  let delivered = deliverToAccount(env, env.account, frames, index);
+  if (env.others !== undefined)
+    for (const a of env.others) delivered += deliverToAccount(env, a, frames, index);
+  return { ok: true, delivered };
+}
+
+function deliverToAccount(
+  env: DeliveryEnvelope,
+  account: string,
+  frames: OutFrames,
+  index: AccountIndex<DeliveryTarget>,
+): number {
+  const conns = index.get(account);
+  if (conns === undefined) return 0;
   let delivered = 0;
   // A copy: closeAfter (or a slow reader) may take a connection out of the list while we iterate.
   for (const c of conns.length === 1 ? conns : [...conns]) {
     if (!matchesFilter(c, env.filter, env.device, env.capability)) continue;
     if (c.deliver(frames, env.closeAfter)) delivered++;
   }
-  return { ok: true, delivered };
+  return delivered;
 }
 
 /** The bus handler for subjects.edge(edgeId). An undecodable delivery is acknowledged with 0. */

@@ -4,12 +4,14 @@ import { authModule } from "@impp/auth";
 import { edgeModule } from "@impp/edge";
 import { messagingModule } from "@impp/messaging";
 import { presenceModule } from "@impp/presence";
+import { rosterModule } from "@impp/roster-service";
 import { type AnyModule, checkModules } from "@impp/service-kit";
 
 /** In dependency order after checking; checked once, when this file is loaded. */
 export const modules: readonly AnyModule[] = checkModules([
   edgeModule,
   authModule,
+  rosterModule,
   presenceModule,
   messagingModule,
 ]);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { afterEach, beforeEach, describe, test } from "node:test";
+import { after, afterEach, before, beforeEach, describe, test } from "node:test";
+import { accountsMigrations } from "@impp/auth";
 import {
   type Bus,
   createMemoryBus,
@@ -18,8 +19,12 @@ import {
   TlvWriter,
   TypingState,
 } from "@impp/protocol";
+import { RelationsCache, rosterMigrations } from "@impp/roster";
+import { befriend, block, seedAccounts } from "@impp/roster/testing";
 import { errorCode, type FakeEdge, fakeEdge, handlerFor, only, testConfig } from "@impp/service-kit/testing";
 import { createMemorySessionStore, type SessionStore } from "@impp/sessions";
+import { openStore, type Store } from "@impp/store";
+import { sql } from "kysely";
 import type { MessagingDeps } from "./send.js";
 
 const handleImRequest = (req: RequestEnvelope, deps: MessagingDeps) =>
@@ -86,12 +91,26 @@ describe("IM MESSAGE_SEND", () => {
     assert.ok(r.ok);
   };
 
+  let store: Store;
+  before(async () => {
+    store = await openStore({ memory: true });
+    await store.migrate(accountsMigrations);
+    await store.migrate(rosterMigrations);
+    await seedAccounts(store, ["tricia", "arthur", "zaphod", "marvin", "ford", "trillian"]);
+    await befriend(store, "tricia", "trillian");
+    await befriend(store, "tricia", "arthur");
+    await befriend(store, "tricia", "zaphod");
+    await befriend(store, "tricia", "ford");
+    await block(store, "ford", "tricia");
+  });
+  after(() => store.close());
+
   beforeEach(async () => {
     bus = createMemoryBus();
     sessions = createMemorySessionStore();
     edgeA = fakeEdge(bus, "edge-a");
     edgeB = fakeEdge(bus, "edge-b");
-    deps = { bus, sessions, config, now: () => NOW };
+    deps = { bus, sessions, relations: new RelationsCache(store), config, now: () => NOW };
     // The sender, on edge-a as "laptop", declared IM and TYPING (see request()).
     await bindDevice("tricia", "laptop", "edge-a", [1, 2]);
     await bindDevice("tricia", "tablet", "edge-b", [1]);
@@ -186,6 +205,22 @@ describe("IM MESSAGE_SEND", () => {
     assert.equal(edgeA.received.length + edgeB.received.length, 1);
   });
 
+  test("USERNAME_NOT_CONTACT when the recipient is not my contact; USERNAME_BLOCKED when either side blocks", async () => {
+    await bindDevice("marvin", "brain", "edge-a", [1]);
+    await bindDevice("ford", "towel", "edge-a", [1]);
+    assert.equal(errorCode(only((await send({ to: "marvin" })).frames)), ImError.USERNAME_NOT_CONTACT);
+    // Ford blocks Tricia: she cannot message him although they are contacts…
+    assert.equal(errorCode(only((await send({ to: "ford" })).frames)), ImError.USERNAME_BLOCKED);
+    // …and a block of mine, made after my relations were cached, is in force for my next message.
+    await send({ to: "arthur" });
+    await block(store, "tricia", "arthur", sessions);
+    assert.equal(errorCode(only((await send({ to: "arthur" })).frames)), ImError.USERNAME_BLOCKED);
+    await sql`DELETE FROM roster_block WHERE owner = 'tricia'`.execute(store.db);
+    await sessions.bumpListTokens(["tricia", "arthur"]);
+    assert.equal(only((await send({ to: "arthur" })).frames).flags, 1);
+    assert.equal(edgeA.received.filter((d) => d.account === "marvin" || d.account === "ford").length, 0);
+  });
+
   test("INVALID_CAPABILITY: not declared by the sending device, or not a valid value", async () => {
     for (const capability of [7, 0, 0x8000, 0xffff]) {
       const r = await send({ capability });
@@ -200,7 +235,7 @@ describe("IM MESSAGE_SEND", () => {
   test("SERVICE_UNAVAILABLE when no capable device is online, and when the edges deliver to nobody", async () => {
     const noTyping = await send({ to: "zaphod", capability: Capability.TYPING });
     assert.equal(errorCode(only(noTyping.frames)), GlobalError.SERVICE_UNAVAILABLE);
-    const offline = await send({ to: "marvin" });
+    const offline = await send({ to: "trillian" });
     assert.equal(errorCode(only(offline.frames)), GlobalError.SERVICE_UNAVAILABLE);
     assert.equal(edgeA.received.length + edgeB.received.length, 0);
 

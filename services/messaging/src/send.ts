@@ -4,6 +4,7 @@
 import type { Bus } from "@impp/bus";
 import type { Config } from "@impp/config";
 import { Family, Flags, GlobalError, ImError, ImTlv, ImType, TlvWriter } from "@impp/protocol";
+import { blockedEitherWay, type RelationsCache } from "@impp/roster";
 import {
   type DeliveryOutcome,
   deliverToAccount,
@@ -31,6 +32,8 @@ export const MAX_CAPABILITY = 0x7fff;
 export interface MessagingDeps {
   bus: Bus;
   sessions: SessionStore;
+  /** The sender's contacts and blocks (the roster manager's cached read side). */
+  relations: RelationsCache;
   config: Pick<Config, "domain" | "limits">;
   telemetry?: Telemetry;
   /** Server clock in ms (tests); default Date.now. */
@@ -113,8 +116,18 @@ async function messageSend(req: Request<typeof messageSendShape>, deps: Messagin
   const self = m.to === from;
   const timestamp = (deps.now ?? Date.now)();
 
-  // One round trip for both accounts (the budget: one session read per message).
-  const lists = await deps.sessions.getDevicesMany(self ? [from] : [m.to, from]);
+  // One round trip for both accounts' devices and the sender's list token (the budget: one session
+  // read per message); the sender's relations are then a cache lookup while their lists are unchanged.
+  const { devices: lists, tokens } = await deps.sessions.getDevicesAndListTokens(
+    self ? [from] : [m.to, from],
+    [from],
+  );
+  if (!self) {
+    const [rel] = await deps.relations.get([from], tokens);
+    // §4.4: either side blocking the other, then the recipient not being my contact.
+    if (blockedEitherWay(rel!, m.to)) return errorReply(env, ImError.USERNAME_BLOCKED);
+    if (!rel!.contacts.has(m.to)) return errorReply(env, ImError.USERNAME_NOT_CONTACT);
+  }
   const capable = (d: DeviceRecord) =>
     d.capabilities.includes(m.capability) && !(d.account === from && d.name === env.device);
   const recipients = (lists[0] ?? []).filter(capable);

@@ -1,5 +1,5 @@
 // Implicit unbinds after a dead edge: every device it held goes, and the users' other devices hear of it.
-import { type DeviceDeps, tellDevices, unbindIndication } from "./device.js";
+import { type DeviceDeps, presenceChanged, tellDevices, unbindIndication } from "./device.js";
 
 export interface SweepReport {
   /** Dead edges this instance cleaned up. */
@@ -39,6 +39,7 @@ export async function sweepDeadEdges(
       if (frames.length === 0) continue;
       const rest = await deps.sessions.getDevices(account);
       await tellDevices(deps, account, rest, Buffer.concat(frames));
+      await presenceChanged(deps, account);
     }
     await deps.sessions.forgetEdge(edgeId);
     report.edges.push(edgeId);

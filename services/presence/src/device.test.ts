@@ -31,7 +31,7 @@ const handleDeviceRequest = (req: RequestEnvelope, deps: DeviceDeps) =>
   handlerFor(
     presenceModule,
     Family.DEVICE,
-    { ...deps, sweep: async () => ({ edges: [], devices: 0 }) },
+    { ...deps, presence: undefined as never, sweep: async () => ({ edges: [], devices: 0 }) },
     config,
   )(req);
 

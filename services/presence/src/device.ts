@@ -40,10 +40,42 @@ export interface DeviceDeps {
   /** How long to wait for an edge to ack an indication. Default: half the edge's request timeout, at most 2 s. */
   deliveryTimeoutMs?: number;
   /**
+   * Told after a device of `account` changed (bound, updated, gone): the user-level status a BIND or
+   * UPDATE carried, and the device that caused it. The presence module recomputes the advertised
+   * presence and tells the watchers (§4.5). Optional: DEVICE works without it.
+   */
+  onPresence?: (account: string, status: StatusPatch, exceptDevice?: string) => Promise<void>;
+  /**
    * edge id → that edge's public address, learned from the requests this instance sees (every
    * envelope carries both), so other devices' tuples can carry SERVER too. Optional.
    */
   servers?: Map<string, string>;
+}
+
+/** What a BIND/UPDATE says of the user-level status (§4.5: the last PRESENCE SET or device STATUS). */
+export type StatusPatch = Partial<Pick<DevicePatch, "status" | "statusMessage" | "isStatusAutomatic">>;
+
+function statusOf(p: DevicePatch): StatusPatch {
+  const out: StatusPatch = {};
+  if (p.status !== undefined) out.status = p.status;
+  if ("statusMessage" in p) out.statusMessage = p.statusMessage;
+  if (p.isStatusAutomatic !== undefined) out.isStatusAutomatic = p.isStatusAutomatic;
+  return out;
+}
+
+/** Tells the presence side a device of `account` changed; its failure is logged, never the requester's. */
+export async function presenceChanged(
+  deps: DeviceDeps,
+  account: string,
+  status: StatusPatch = {},
+  exceptDevice?: string,
+): Promise<void> {
+  if (deps.onPresence === undefined) return;
+  try {
+    await deps.onPresence(account, status, exceptDevice);
+  } catch (err) {
+    deps.telemetry?.logger.warn({ err, account }, "presence not updated after a device change");
+  }
 }
 
 export function deliveryTimeout(deps: DeviceDeps): number {
@@ -162,8 +194,11 @@ async function bind(
       capabilities: me.capabilities,
       frames: responseFrame(req, body),
     },
-    // The other devices hear of it after the new one has its answer.
-    after: () => tellDevices(deps, req.account, others, updateIndication(myTuple), me.name),
+    // The other devices hear of it after the new one has its answer; then the watchers.
+    after: async () => {
+      await tellDevices(deps, req.account, others, updateIndication(myTuple), me.name);
+      await presenceChanged(deps, req.account, statusOf(state), me.name);
+    },
   };
 }
 
@@ -190,6 +225,7 @@ async function update(
   const after = async () => {
     const devices = await deps.sessions.getDevices(req.account);
     await tellDevices(deps, req.account, devices, updateIndication(tuple), req.device);
+    await presenceChanged(deps, req.account, statusOf(patch), req.device);
   };
   if (patch.capabilities !== undefined && !sameList(patch.capabilities, req.capabilities)) {
     return {
@@ -219,6 +255,7 @@ async function unbind(
       after: async () => {
         const rest = await deps.sessions.getDevices(req.account);
         await tellDevices(deps, req.account, rest, unbindIndication(req.device), req.device);
+        await presenceChanged(deps, req.account);
       },
     };
   }
@@ -256,6 +293,7 @@ async function unbind(
     after: async () => {
       const rest = await deps.sessions.getDevices(req.account);
       await tellDevices(deps, req.account, rest, frame, req.device);
+      await presenceChanged(deps, req.account);
     },
   };
 }
@@ -282,5 +320,6 @@ export async function deviceGone(
   if (removed === undefined) return false;
   const rest = await deps.sessions.getDevices(account);
   await tellDevices(deps, account, rest, unbindIndication(device));
+  await presenceChanged(deps, account);
   return true;
 }

@@ -1,13 +1,17 @@
-// The presence module: serves DEVICE, unbinds devices whose connection closed (the edge's
-// device-gone event) and sweeps dead edges every heartbeat interval.
+// The presence module: serves DEVICE and PRESENCE, unbinds devices whose connection closed (the
+// edge's device-gone event), sweeps dead edges every heartbeat interval, and keeps every user's
+// advertised presence told to the watchers allowed to see it.
 import { randomBytes } from "node:crypto";
 import { type DeviceGone, deviceGoneEvent } from "@impp/edge/events";
 import { Family } from "@impp/protocol";
+import { type PresenceDeps, publishPresence, RelationsCache } from "@impp/roster";
 import { defineModule, type FamilyModule, subscribeEvent } from "@impp/service-kit";
 import { type SweepReport, sweepDeadEdges } from "./cleanup.js";
 import { type DeviceDeps, deviceGone, deviceRoutes } from "./device.js";
+import { applyStatus, presenceRoutes } from "./presence.js";
 
 export interface PresenceState extends DeviceDeps {
+  presence: PresenceDeps;
   /** Runs one dead-edge sweep now (tests, and operators who cannot wait for the timer). */
   sweep(): Promise<SweepReport>;
 }
@@ -33,9 +37,27 @@ export function createPresenceModule(opts: PresenceOptions = {}): FamilyModule<P
     description:
       "DEVICE: binding devices, their indications, cleanup after closed connections and dead edges",
     settings: ["IMPP_MAX_DEVICES", "IMPP_BANNED_CLIENTS", "IMPP_EDGE_HEARTBEAT_MS", "IMPP_EDGE_TTL_MS"],
-    families: [{ family: Family.DEVICE, routes: deviceRoutes }],
+    // Watchers are who a user approved: the roster's relations (read through the store).
+    depends: ["roster"],
+    needs: { store: true },
+    families: [
+      { family: Family.DEVICE, routes: deviceRoutes },
+      { family: Family.PRESENCE, routes: presenceRoutes },
+    ],
     async start(ctx) {
+      const presence: PresenceDeps = {
+        bus: ctx.bus,
+        sessions: ctx.sessions,
+        relations: new RelationsCache(ctx.store!),
+        config: ctx.config,
+        telemetry: ctx.telemetry,
+        deliveryTimeoutMs: opts.deliveryTimeoutMs,
+      };
       const d: DeviceDeps = {
+        onPresence: async (account, status, exceptDevice) => {
+          await applyStatus(ctx.sessions, account, status);
+          await publishPresence(presence, account, exceptDevice === undefined ? {} : { exceptDevice });
+        },
         bus: ctx.bus,
         sessions: ctx.sessions,
         config: ctx.config,
@@ -82,7 +104,7 @@ export function createPresenceModule(opts: PresenceOptions = {}): FamilyModule<P
       tick();
 
       return {
-        state: { ...d, sweep },
+        state: { ...d, presence, sweep },
         async stop() {
           stopped = true;
           clearTimeout(timer);

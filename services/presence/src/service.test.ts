@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, test } from "node:test";
+import { accountsMigrations } from "@impp/auth";
 import {
   type Bus,
   createMemoryBus,
@@ -12,9 +13,11 @@ import {
 } from "@impp/bus";
 import { deviceGoneEvent } from "@impp/edge/events";
 import { DeviceTlv, DeviceType, Family, TlvBlock, TlvWriter } from "@impp/protocol";
+import { rosterMigrations } from "@impp/roster";
 import { type ServedModule, startModule } from "@impp/service-kit";
 import { type FakeEdge, fakeEdge, frames, only, testConfig } from "@impp/service-kit/testing";
 import { createMemorySessionStore, type SessionStore } from "@impp/sessions";
+import { openStore, type Store } from "@impp/store";
 import { createTelemetry, type Telemetry } from "@impp/telemetry";
 import { createPresenceModule, type PresenceState } from "./module.js";
 import { request } from "./test-support.js";
@@ -28,6 +31,7 @@ describe("presence service", () => {
   let sessions: SessionStore;
   let telemetry: Telemetry;
   let served: ServedModule<PresenceState>;
+  let store: Store;
   let service: { sweep: PresenceState["sweep"]; stop(): Promise<void> };
   let edgeA: FakeEdge;
   let clock: number;
@@ -39,10 +43,13 @@ describe("presence service", () => {
     telemetry = createTelemetry({ serviceName: "presence-test", logLevel: "silent" });
     edgeA = fakeEdge(bus, "edge-a");
     fakeEdge(bus, "edge-b");
+    store = await openStore({ memory: true });
+    await store.migrate(accountsMigrations);
+    await store.migrate(rosterMigrations);
     served = await startModule(createPresenceModule({ now: () => clock, instanceId: "presence-1" }), {
       bus,
       sessions,
-      store: undefined,
+      store,
       config,
       telemetry,
     });
@@ -50,6 +57,7 @@ describe("presence service", () => {
   });
   afterEach(async () => {
     await service.stop();
+    await store.close();
     await bus.close();
     await sessions.close();
     await telemetry.shutdown();

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import {
+  befriend,
   type ConnectOptions,
   connectAndLogin,
   ImppClient,
@@ -152,6 +153,7 @@ export function endToEndSuite(mode: ClusterMode): void {
         const a2 = await login(alice, 0, { compression, deviceName: "a2" });
         const b1 = await login(bob, 1, { compression, deviceName: "b1" });
         await a1.nextIndication(isDevice(DeviceType.UPDATE)); // a2 arrived
+        await befriend({ client: a1, name: alice }, { client: b1, name: bob });
         const id = Buffer.from([1, 2, 3, 4]);
         const res = await a1.sendIm(bob, "hello bob", { messageId: id });
         assert.equal(res.isError, false, `error ${res.errorCode}`);
@@ -176,6 +178,7 @@ export function endToEndSuite(mode: ClusterMode): void {
       const bob = await newUser("bob");
       const a = await login(alice, 0);
       const b = await login(bob, 1);
+      await befriend({ client: a, name: alice }, { client: b, name: bob });
       const block = imSendBlock(bob, Buffer.from("it's me, mallory")).string(ImTlv.FROM, "mallory");
       const res = await a.request(Family.IM, ImType.MESSAGE_SEND, block);
       assert.equal(res.isError, false);
@@ -192,6 +195,7 @@ export function endToEndSuite(mode: ClusterMode): void {
         capabilities: [Capability.IM, Capability.TYPING],
       });
       const imOnly = await login(bob, 1, { deviceName: "plain", capabilities: [Capability.IM] });
+      await befriend({ client: a, name: alice }, { client: imOnly, name: bob });
       const typing = await a.sendTyping(bob, true);
       assert.equal(typing.isError, false);
       const got = await typingOnes.nextIndication(isIm);
@@ -218,6 +222,9 @@ export function endToEndSuite(mode: ClusterMode): void {
       const alice = await newUser("alice");
       const bob = await newUser("bob");
       const a = await login(alice, 0);
+      const away = await login(bob, 1);
+      await befriend({ client: a, name: alice }, { client: away, name: bob });
+      await away.close();
       const res = await a.sendIm(bob, "are you there?");
       assert.equal(res.errorCode, GlobalError.SERVICE_UNAVAILABLE);
       await login(bob, 1, { capabilities: [Capability.TYPING] });
@@ -434,6 +441,7 @@ export function endToEndSuite(mode: ClusterMode): void {
         const bob = await newUser("sleepy");
         const a = await login(alice, 0);
         const b = await login(bob, 1);
+        await befriend({ client: a, name: alice }, { client: b, name: bob });
         b.pause();
         const chunk = randomBytes(60 * 1024);
         let refused: ResponseFrame | undefined;
@@ -467,7 +475,8 @@ export function endToEndSuite(mode: ClusterMode): void {
         const alice = await newUser("orphan");
         const bob = await newUser("orphan");
         const a = await login(alice, 0);
-        await login(bob, 0);
+        const b = await login(bob, 0);
+        await befriend({ client: a, name: alice }, { client: b, name: bob });
         assert.equal((await a.sendIm(bob, "before")).isError, false);
         await cluster.killServices();
         const t0 = Date.now();

@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
-import { connectAndLogin } from "@impp/client";
+import { befriend, connectAndLogin } from "@impp/client";
+import { Family } from "@impp/protocol";
 import { startCluster } from "../testing/cluster.js";
 
 interface OtlpSpan {
@@ -49,8 +50,9 @@ test("an IM's spans on the sending edge, in messaging and on the delivering edge
     const opts = { host: edge.host, port: edge.port, rejectUnauthorized: false, password: "pw" };
     const a = await connectAndLogin({ ...opts, name: "tracer" });
     const b = await connectAndLogin({ ...opts, name: "traced" });
+    await befriend({ client: a, name: "tracer" }, { client: b, name: "traced" });
     assert.equal((await a.sendIm("traced", "follow me")).isError, false);
-    await b.nextIndication();
+    await b.nextIndication((f) => f.family === Family.IM);
     a.destroy();
     b.destroy();
   } finally {
