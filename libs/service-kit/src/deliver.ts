@@ -88,9 +88,9 @@ export function deliverToMany(bus: Bus, f: FanOut): Promise<DeliveryOutcome[]> {
   const accountsByEdge = new Map<string, Set<string>>();
   for (const r of f.recipients) {
     for (const d of r.devices) {
-      let set = accountsByEdge.get(d.edgeId);
-      if (set === undefined) accountsByEdge.set(d.edgeId, (set = new Set()));
-      set.add(r.account);
+      const set = accountsByEdge.get(d.edgeId);
+      if (set === undefined) accountsByEdge.set(d.edgeId, new Set([r.account]));
+      else set.add(r.account);
     }
   }
   return Promise.all(
