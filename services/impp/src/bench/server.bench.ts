@@ -5,11 +5,19 @@
 //   - server RSS per idle bound connection, at 1k and 10k connections
 //   - IM throughput for 500 sender→receiver pairs, p50/p99 end-to-end latency,
 //     server CPU seconds and messages per CPU-second.
+//   - presence fan-out: one user watched by IMPP_BENCH_WATCHERS (1000) users on two edges changes
+//     status; time until the last watcher has the UPDATE, and server CPU per change
+//   - a login storm: IMPP_BENCH_STORM (1000) users with 100 contacts each (seeded) log in and send
+//     PRESENCE GET: logins/s and presence indications/s delivered.
 // Settings: IMPP_BENCH_MODES (embedded,distributed), IMPP_BENCH_CONNECTIONS (1000,10000),
-// IMPP_BENCH_PAIRS (500), IMPP_BENCH_SECONDS (10), IMPP_BENCH_WINDOW (per-sender messages in flight, 4).
+// IMPP_BENCH_PAIRS (500), IMPP_BENCH_SECONDS (10), IMPP_BENCH_WINDOW (per-sender messages in flight, 4),
+// IMPP_BENCH_PARTS (connections,im,presence,storm).
 import { readFileSync } from "node:fs";
-import { connectAndLogin, type ImppClient, type ResponseFrame } from "@impp/client";
-import { Family, ImTlv, ImType } from "@impp/protocol";
+import { hashPassword } from "@impp/auth";
+import { befriend, connectAndLogin, type ImppClient, type ResponseFrame } from "@impp/client";
+import { Family, ImTlv, ImType, ListsType, PresenceTlv, PresenceType, Status } from "@impp/protocol";
+import type { Store } from "@impp/store";
+import { sql } from "kysely";
 import { type Cluster, type ClusterMode, startCluster } from "../testing/cluster.js";
 
 const env = process.env;
@@ -18,6 +26,12 @@ const STEPS = (env.IMPP_BENCH_CONNECTIONS ?? "1000,10000").split(",").map(Number
 const PAIRS = Number(env.IMPP_BENCH_PAIRS ?? 500);
 const SECONDS = Number(env.IMPP_BENCH_SECONDS ?? 10);
 const WINDOW = Number(env.IMPP_BENCH_WINDOW ?? 4);
+const PARTS = new Set(
+  (env.IMPP_BENCH_PARTS ?? "connections,im,presence,storm").split(",").map((s) => s.trim()),
+);
+const WATCHERS = Number(env.IMPP_BENCH_WATCHERS ?? 1000);
+const STORM = Number(env.IMPP_BENCH_STORM ?? 1000);
+const STORM_CONTACTS = 100;
 const CONCURRENCY = 64; // logins in flight while connecting
 const USERS = 100; // accounts the connection test spreads its devices over
 const PASSWORD = "bench password";
@@ -84,10 +98,12 @@ async function benchMode(mode: ClusterMode): Promise<void> {
     `\n== ${mode === "distributed" ? "distributed (services + 2 edges, NATS/Redis/Postgres)" : "embedded (one process)"} ==`,
   );
   progress("starting the server…");
+  const stormHash = PARTS.has("storm") ? await hashPassword(PASSWORD) : "";
   const cluster = await startCluster({
     mode,
     env: SERVER_ENV,
     ...(mode === "distributed" ? { edges: 2 } : {}),
+    ...(PARTS.has("storm") ? { seed: (store: Store) => seedStorm(store, stormHash) } : {}),
   });
   const clients: ImppClient[] = [];
   try {
@@ -128,7 +144,7 @@ async function benchMode(mode: ClusterMode): Promise<void> {
 
     // Connection rate and memory per idle bound connection.
     let prev = { n: 0, rss: base.rss };
-    for (const target of STEPS) {
+    for (const target of PARTS.has("connections") ? STEPS : []) {
       const start = clients.length;
       const t0 = performance.now();
       const opened = await pool(
@@ -152,6 +168,21 @@ async function benchMode(mode: ClusterMode): Promise<void> {
     await Promise.all(clients.splice(0).map((c) => c.close().catch(() => {})));
     await sleep(1500);
 
+    if (PARTS.has("im")) await imBench(cluster, connect, clients);
+    if (PARTS.has("presence")) await presenceBench(cluster, connect, clients);
+    if (PARTS.has("storm")) await stormBench(cluster, connect);
+  } finally {
+    progress("stopping…");
+    for (const c of clients) c.destroy();
+    await cluster.stop();
+    progress("");
+  }
+}
+
+type Connect = (i: number, name?: string) => Promise<ImppClient>;
+
+async function imBench(cluster: Cluster, connect: Connect, clients: ImppClient[]): Promise<void> {
+  {
     // IM throughput: PAIRS senders, PAIRS receivers (on the other edge when there are two).
     // One account per side of each pair, one device each: every message is delivered exactly
     // once and copied to nobody, so "delivered" counts messages, not fan-out.
@@ -179,16 +210,156 @@ async function benchMode(mode: ClusterMode): Promise<void> {
       "connecting senders",
     );
     clients.push(...receivers, ...senders);
+    // Only contacts may message each other (§4.4): every pair befriends first, as users would.
+    await pool(
+      PAIRS,
+      16,
+      (i) =>
+        befriend(
+          { client: senders[i]!, name: pairNames[2 * i]! },
+          { client: receivers[i]!, name: pairNames[2 * i + 1]! },
+        ),
+      "befriending pairs",
+    );
+    for (const c of [...senders, ...receivers]) c.drainIndications();
     // Light load first (one pair, one message in flight: the latency of the path itself),
     // then the full load.
     await imRun(cluster, senders.slice(0, 1), receivers.slice(0, 1), 1, Math.min(3, SECONDS));
     await imRun(cluster, senders, receivers, WINDOW, SECONDS);
-  } finally {
-    progress("stopping…");
-    for (const c of clients) c.destroy();
-    await cluster.stop();
-    progress("");
+    progress("closing connections…");
+    await Promise.all(clients.splice(0).map((c) => c.close().catch(() => {})));
   }
+}
+
+/** One user watched by WATCHERS users across the edges changes status; every watcher must hear it. */
+async function presenceBench(cluster: Cluster, connect: Connect, clients: ImppClient[]): Promise<void> {
+  const names = await pool(
+    WATCHERS + 1,
+    8,
+    async (i) => {
+      const name = `fan${i}`;
+      await cluster.addUser(name, PASSWORD);
+      return name;
+    },
+    "creating watcher accounts",
+  );
+  const star = await connect(0, names[0]);
+  const watchers = await pool(
+    WATCHERS,
+    CONCURRENCY,
+    (i) => connect(i + 1, names[i + 1]),
+    "connecting watchers",
+  );
+  clients.push(star, ...watchers);
+  // Each watcher asks, the star approves: the star's presence is theirs to see.
+  await pool(
+    WATCHERS,
+    32,
+    async (i) => {
+      const r = await watchers[i]!.lists(ListsType.CONTACT_ADD, names[0]!);
+      if (r.isError) throw new Error(`CONTACT_ADD: ${r.errorCode}`);
+    },
+    "watchers ask",
+  );
+  for (let i = 0; i < WATCHERS; i++) {
+    const r = await star.lists(ListsType.CONTACT_APPROVE, names[i + 1]!);
+    if (r.isError) throw new Error(`CONTACT_APPROVE: ${r.errorCode}`);
+    if (i % 100 === 0) progress(`star approves: ${i}/${WATCHERS}`);
+  }
+  await sleep(1000);
+  for (const w of watchers) w.drainIndications();
+  const changes = 50;
+  const times: number[] = [];
+  const before = sumStat(cluster.pids());
+  for (let k = 0; k < changes; k++) {
+    const status = k % 2 === 0 ? Status.AWAY : Status.ONLINE;
+    const isIt = (f: ResponseFrame) =>
+      f.family === Family.PRESENCE &&
+      f.type === PresenceType.UPDATE &&
+      f.tlvs.string(PresenceTlv.FROM) === names[0] &&
+      f.tlvs.u16(PresenceTlv.STATUS) === status;
+    const t0 = performance.now();
+    const all = Promise.all(watchers.map((w) => w.nextIndication(isIt, 60_000)));
+    const r = await star.setPresence({ status });
+    if (r.isError) throw new Error(`PRESENCE SET: ${r.errorCode}`);
+    await all;
+    times.push(performance.now() - t0);
+    progress(`presence changes: ${k + 1}/${changes}`);
+  }
+  const cpu = sumStat(cluster.pids()).cpu - before.cpu;
+  progress("");
+  times.sort((a, b) => a - b);
+  const pct = (p: number) => times[Math.min(times.length - 1, Math.floor(p * times.length))]!;
+  line(
+    `presence fan-out to ${WATCHERS} watchers on ${cluster.edges.length} edge(s): until the last watcher has the UPDATE ` +
+      `p50 ${pct(0.5).toFixed(1)} ms, p99 ${pct(0.99).toFixed(1)} ms; server CPU ${((cpu / changes) * 1000).toFixed(1)} ms per change ` +
+      `(${((cpu / changes / WATCHERS) * 1e6).toFixed(1)} µs per watcher told)`,
+  );
+  progress("closing connections…");
+  await Promise.all(clients.splice(0).map((c) => c.close().catch(() => {})));
+}
+
+/** STORM users, each with STORM_CONTACTS contacts (a ring, approved both ways), seeded in the database. */
+async function seedStorm(store: Store, hash: string): Promise<void> {
+  const db = store.db;
+  const names = Array.from({ length: STORM }, (_, i) => `storm${i}`);
+  await sql`INSERT INTO accounts (name, password_hash) SELECT unnest(${names}::text[]), ${hash}`.execute(db);
+  const owners: string[] = [];
+  const others: string[] = [];
+  for (let i = 0; i < STORM; i++) {
+    for (let k = 1; k <= STORM_CONTACTS / 2; k++) {
+      for (const [a, b] of [
+        [i, (i + k) % STORM],
+        [(i + k) % STORM, i],
+      ] as const) {
+        owners.push(names[a]!);
+        others.push(names[b]!);
+      }
+    }
+  }
+  for (const table of ["roster_contacts", "roster_approvals"] as const) {
+    const other = table === "roster_contacts" ? "contact" : "watcher";
+    await sql`INSERT INTO ${sql.table(table)} (owner, ${sql.ref(other)}) SELECT unnest(${owners}::text[]), unnest(${others}::text[]) ON CONFLICT DO NOTHING`.execute(
+      db,
+    );
+  }
+}
+
+/** Everyone logs in and asks for presence: logins/s and presence UPDATEs delivered per second. */
+async function stormBench(cluster: Cluster, connect: Connect): Promise<void> {
+  let indications = 0;
+  const storm: ImppClient[] = [];
+  const before = sumStat(cluster.pids());
+  const t0 = performance.now();
+  await pool(
+    STORM,
+    CONCURRENCY,
+    async (i) => {
+      const c = await connect(i, `storm${i}`);
+      storm.push(c);
+      c.on("frame", (f) => {
+        if (f.family === Family.PRESENCE && f.type === PresenceType.UPDATE && f.isIndication) indications++;
+      });
+      const r = await c.getPresence();
+      if (r.isError) throw new Error(`PRESENCE GET: ${r.errorCode}`);
+    },
+    "login storm",
+  );
+  const loggedIn = (performance.now() - t0) / 1000;
+  // Let the last GETs' indications and the presence fan-out of the last logins arrive.
+  let last = -1;
+  while (last !== indications) {
+    last = indications;
+    await sleep(1000);
+  }
+  const elapsed = (performance.now() - t0) / 1000 - 1;
+  const cpu = sumStat(cluster.pids()).cpu - before.cpu;
+  line(
+    `login storm: ${STORM} users with ${STORM_CONTACTS} contacts each: ${(STORM / loggedIn).toFixed(0)} logins/s ` +
+      `(TLS + login + bind + PRESENCE GET), ${indications} presence UPDATEs delivered, ` +
+      `${(indications / elapsed).toFixed(0)}/s; server CPU ${cpu.toFixed(1)} s`,
+  );
+  for (const c of storm) c.destroy();
 }
 
 /** Each sender writes to its receiver (another account), so every message crosses the bus. */

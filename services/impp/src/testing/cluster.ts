@@ -15,7 +15,7 @@ import { loadOrCreateTls } from "@impp/edge";
 import { openStore, type Store } from "@impp/store";
 import pg from "pg";
 import { remoteAdmin } from "../commands/user.js";
-import { type ServerHandle, startServer } from "../runtime.js";
+import { migrateModules, type ServerHandle, startServer } from "../runtime.js";
 
 export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "bin.js");
 
@@ -35,6 +35,23 @@ export interface ClusterOptions {
   verbose?: boolean;
   /** Extra node flags for server processes (e.g. --cpu-prof when profiling). */
   nodeArgs?: string[];
+  /**
+   * Fills the database before any server starts (benchmarks: many users and relations at once):
+   * called with the migrated store — PGlite in the cluster's data folder, or the fresh Postgres
+   * database — which is closed again before the servers open it.
+   */
+  seed?: (store: Store) => Promise<void>;
+}
+
+async function seedWith(opts: ClusterOptions, open: () => Promise<Store>): Promise<void> {
+  if (opts.seed === undefined) return;
+  const store = await open();
+  try {
+    await migrateModules(store);
+    await opts.seed(store);
+  } finally {
+    await store.close();
+  }
 }
 
 export interface EdgeEndpoint {
@@ -95,6 +112,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     cleanup.length = 0;
   };
   try {
+    if (opts.mode !== "distributed") await seedWith(opts, () => openStore({ dataDir }));
     if (opts.mode === "embedded") return await embeddedInProcess(opts, dataDir, run, cleanup);
     if (opts.mode === "embedded-process") return await embeddedChild(opts, dataDir, run, cleanup);
     return await distributed(opts, dataDir, run, cleanup);
@@ -203,6 +221,8 @@ async function distributed(
     await c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
     await c.end();
   });
+
+  await seedWith(opts, () => openStore({ databaseUrl }));
 
   // One certificate for every edge, as an operator would deploy.
   const tls = await loadOrCreateTls({ dataDir, serverName: "127.0.0.1:0" });
