@@ -40,6 +40,12 @@ export const edgeModule = defineModule<EdgeState>({
       dataDir: config.dataDir,
       serverName: config.serverName,
     });
+    if (tls.source === "replaced") {
+      ctx.telemetry.logger.warn(
+        { certPath: tls.certPath, reason: tls.replacedReason, fingerprint256: tls.fingerprint256 },
+        "replaced the self-signed certificate in the data folder: clients that accepted the old one will ask again",
+      );
+    }
     const edge = await startEdge({
       config,
       bus: ctx.bus,

@@ -65,13 +65,16 @@ async function banner(server: ServerHandle, config: Config): Promise<string> {
     );
   }
   if (server.tls) {
-    const how =
-      server.tls.source === "generated"
-        ? "generated a self-signed certificate"
-        : server.tls.source === "data-dir"
-          ? "self-signed certificate"
-          : "certificate";
+    const how = {
+      generated: "generated a self-signed certificate",
+      replaced: "replaced an outdated self-signed certificate with a new one",
+      "data-dir": "self-signed certificate",
+      files: "certificate",
+    }[server.tls.source];
     lines.push(`  TLS: ${how} at ${server.tls.certPath}`);
+    lines.push(`  TLS certificate SHA-256 fingerprint: ${server.tls.fingerprint256}`);
+    if (server.tls.source !== "files")
+      lines.push("    (clients ask to accept it on first connect: compare this fingerprint)");
   }
   if (server.http) lines.push(`  health and metrics: http://${config.host}:${server.http.port}/metrics`);
   if (server.store) {
