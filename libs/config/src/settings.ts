@@ -2,6 +2,7 @@ import {
   boolean,
   clientBans,
   domainName,
+  edgePrefix,
   hostPort,
   integer,
   listOf,
@@ -126,10 +127,11 @@ export const S = {
   },
   edgeId: {
     name: "IMPP_EDGE_ID",
-    default: "<hostname>-<pid>",
+    default: "<hostname>",
     group: "Deployment",
-    description: "Unique id of this node on the bus and in Redis: 1–64 letters, digits, '-' or '_'.",
-    parse: subjectToken,
+    description:
+      "Prefix of this node's id on the bus and in Redis (1–53 letters, digits, '-' or '_'). Every process start adds '-' and 10 random characters, so restarts (a container's PID 1 again) and containers sharing a host name never share an id; an edge that starts retires the dead earlier ids with its prefix at once.",
+    parse: edgePrefix,
     computed: true,
   },
   dataDir: {

@@ -2,7 +2,7 @@
 // drain together. Everything per connection lives in connection.ts; this file holds what is per edge.
 import type net from "node:net";
 import tls from "node:tls";
-import { type Bus, type Subscription, subjects } from "@impp/bus";
+import { type Bus, encodeDeliveryAck, type Subscription, subjects } from "@impp/bus";
 import type { Config } from "@impp/config";
 import { publishEvent } from "@impp/service-kit";
 import type { SessionStore } from "@impp/sessions";
@@ -12,9 +12,12 @@ import { EdgeCounters } from "./counters.js";
 import { AccountIndex, type DeliveryTarget, handleDeliveryMessage } from "./delivery.js";
 import { drainNotice, graceWait } from "./drain.js";
 import { deviceGoneEvent } from "./events.js";
+import { retireEarlierIncarnations } from "./incarnations.js";
 import { type Listener, listen, refuse } from "./listener.js";
 import { Router } from "./router.js";
 import { CloseReason, Sweeper, sweepIntervalMs } from "./sweeper.js";
+
+const PROBE_ACK = encodeDeliveryAck({ delivered: 0 });
 
 export interface EdgeDeps {
   config: Config;
@@ -113,17 +116,14 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
     }
   };
 
-  // Edges must heartbeat before any device is bound on them.
-  await sessions.heartbeatEdge(edgeId, config.heartbeat.ttlMs);
-  const heartbeat = setInterval(() => {
-    sessions.heartbeatEdge(edgeId, config.heartbeat.ttlMs).catch((e: unknown) => {
-      logger.warn({ err: (e as Error).message }, "edge heartbeat failed");
-    });
-  }, config.heartbeat.intervalMs);
-  heartbeat.unref();
-
   // A span per delivery, child of the sending service's span: one trace covers edge → service → edge.
+  // Subscribed before the first heartbeat: an edge that is registered answers on its subject, so a
+  // starting sibling's probe (incarnations.ts) never mistakes it for a dead one.
   const deliveries: Subscription = bus.subscribe(subjects.edge(edgeId), (msg) => {
+    if (msg.data.length === 0) {
+      msg.respond(PROBE_ACK); // a liveness probe
+      return;
+    }
     const span = telemetry.tracer.startSpan(
       "impp.edge.deliver",
       { kind: SpanKind.CONSUMER },
@@ -135,6 +135,34 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
     span.setAttribute("impp.delivered", delivered);
     span.end();
   });
+
+  // Edges must heartbeat before any device is bound on them.
+  try {
+    await sessions.heartbeatEdge(edgeId, config.heartbeat.ttlMs);
+  } catch (e) {
+    deliveries.unsubscribe();
+    throw e;
+  }
+  const heartbeat = setInterval(() => {
+    sessions.heartbeatEdge(edgeId, config.heartbeat.ttlMs).catch((e: unknown) => {
+      logger.warn({ err: (e as Error).message }, "edge heartbeat failed");
+    });
+  }, config.heartbeat.intervalMs);
+  heartbeat.unref();
+
+  // Ghost devices of an earlier incarnation (killed, restarted within the TTL) go now, not after it.
+  try {
+    await retireEarlierIncarnations({
+      bus,
+      sessions,
+      edgeId,
+      prefix: config.edgePrefix,
+      timeoutMs: Math.min(limits.requestTimeoutMs, 2000),
+      logger,
+    });
+  } catch (e) {
+    logger.warn({ err: (e as Error).message }, "could not check for earlier incarnations of this edge");
+  }
 
   const sweeper = new Sweeper(
     connections,
@@ -161,7 +189,7 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
     throw e;
   }
   const ports = { plain: plain.port, tls: tlsListener?.port };
-  logger.info({ ports, serverName: config.serverName }, "edge listening");
+  logger.info({ ports, serverName: config.serverName, edgePrefix: config.edgePrefix }, "edge listening");
 
   let draining$: Promise<void> | undefined;
   let stopping$: Promise<void> | undefined;

@@ -59,6 +59,7 @@ async function banner(server: ServerHandle, config: Config): Promise<string> {
       `database: ${server.store ? (server.store.kind === "pglite" ? `embedded in ${config.dataDir}` : "PostgreSQL") : "none (no role here needs one)"}`,
   );
   if (server.edge) {
+    lines.push(`  edge id: ${server.edge.edgeId} (new on every start; prefix ${config.edgePrefix})`);
     const { plain, tls } = server.edge.ports;
     lines.push(
       `  IMPP on ${config.host}:${plain} (TLS started in-band)${tls ? `, TLS-first on ${config.host}:${tls}` : ""}`,
