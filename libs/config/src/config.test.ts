@@ -65,6 +65,8 @@ describe("loadConfig defaults", () => {
       },
       heartbeat: { intervalMs: 2000, ttlMs: 10000 },
       logLevel: "info",
+      logBodies: false,
+      logRepeatsPerMinute: 20,
       warnings: [],
     });
     assert.equal("natsUrl" in c, false, "unset optional settings are absent");
@@ -133,6 +135,8 @@ describe("loadConfig parses every variable", () => {
       IMPP_TLS_KEY: "/certs/tls.key",
       IMPP_ROLES: " Presence, edge ,edge",
       IMPP_EDGE_ID: "edge_7-b",
+      IMPP_LOG_BODIES: "true",
+      IMPP_LOG_REPEATS_PER_MINUTE: "5",
       IMPP_SERVER_NAME: "impp.example.com:443",
       IMPP_DOMAIN: "Example.COM",
       IMPP_COMPRESSION: "off",
@@ -190,6 +194,8 @@ describe("loadConfig parses every variable", () => {
       },
       heartbeat: { intervalMs: 500, ttlMs: 1500 },
       logLevel: "debug",
+      logBodies: true,
+      logRepeatsPerMinute: 5,
       otlpEndpoint: "http://jaeger:4318",
       warnings: [],
     });

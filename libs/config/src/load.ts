@@ -50,6 +50,10 @@ export interface Config {
   limits: Limits;
   heartbeat: { intervalMs: number; ttlMs: number };
   logLevel: string;
+  /** IMPP_LOG_BODIES: message bodies in the trace-level frame log. */
+  logBodies: boolean;
+  /** IMPP_LOG_REPEATS_PER_MINUTE: cap on repeated info lines per kind. */
+  logRepeatsPerMinute: number;
   otlpEndpoint?: string;
   /** Clients refused at DEVICE BIND (IMPP_BANNED_CLIENTS). */
   bannedClients: ClientBan[];
@@ -197,6 +201,8 @@ export function loadConfig(
     limits,
     heartbeat,
     logLevel: read(S.logLevel, "info"),
+    logBodies: read(S.logBodies, false),
+    logRepeatsPerMinute: read(S.logRepeatsPerMinute, 20),
     warnings: unknownVariables(env),
   };
   // Optional fields are left out rather than set to undefined, so `"natsUrl" in config` means configured.

@@ -292,6 +292,22 @@ export const S = {
     description: `Log level: ${LOG_LEVELS.join(", ")}.`,
     parse: oneOf(LOG_LEVELS),
   },
+  logBodies: {
+    name: "IMPP_LOG_BODIES",
+    default: "false",
+    group: "Observability",
+    description:
+      "At trace level, show message bodies (IM MESSAGE_CHUNK, GROUP_CHATS MESSAGE, AVATAR DATA) in the per-frame log instead of their length. Passwords are never shown.",
+    parse: boolean,
+  },
+  logRepeatsPerMinute: {
+    name: "IMPP_LOG_REPEATS_PER_MINUTE",
+    default: "20",
+    group: "Observability",
+    description:
+      "Lines of one kind (failed login, refused connection, one error code of one family…) written per minute; past it they are counted and one summary line says how many were left out.",
+    parse: integer(0, 1_000_000),
+  },
   otlpEndpoint: {
     name: "OTEL_EXPORTER_OTLP_ENDPOINT",
     default: undefined,

@@ -22,7 +22,7 @@ export * from "./json.js";
 export {
   headerLine,
   type RenderOptions,
-  renderBlockLines,
+  renderBlockLine,
   renderFrameLines,
   type TlvRedactor,
 } from "./render.js";

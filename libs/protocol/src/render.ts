@@ -61,13 +61,16 @@ export function renderFrameLines(frame: Frame, opts: RenderOptions = {}): string
   return lines;
 }
 
-/** The TLVs of a block (already inflated) as lines, without a header. */
-export function renderBlockLines(family: number, block: Buffer, redact?: TlvRedactor): string[] {
+/**
+ * The TLVs of a block (already inflated) on one line, as the trace log shows them:
+ * `NAME (3) "alice"; PASSWORD (5) <password> (15 bytes); DEVICE_TUPLE (18) { DEVICE_NAME (8) "x" }`.
+ */
+export function renderBlockLine(family: number, block: Buffer, redact?: TlvRedactor): string {
   const tlvs = parseTlvs(block, family);
-  if (tlvs instanceof ProtocolError) return [`! ${tlvs.message}`];
+  if (tlvs instanceof ProtocolError) return `! ${tlvs.message}`;
   const lines: string[] = [];
-  renderTlvs(family, tlvs, "", lines, true, redact);
-  return lines;
+  renderTlvs(family, tlvs, "", lines, true, redact, false);
+  return lines.join("; ").replace(/\{; /g, "{ ").replace(/; \}/g, " }");
 }
 
 export function headerLine(f: TlvFrame): string {
@@ -82,10 +85,11 @@ function renderTlvs(
   lines: string[],
   outer: boolean,
   redact: TlvRedactor | undefined,
+  align = true,
 ): void {
-  const width = Math.max(0, ...tlvs.map((t) => label(family, t).length));
+  const width = align ? Math.max(0, ...tlvs.map((t) => label(family, t).length)) : 0;
   for (const t of tlvs) {
-    const head = `${indent}${label(family, t).padEnd(width)}  `;
+    const head = align ? `${indent}${label(family, t).padEnd(width)}  ` : `${label(family, t)} `;
     const hidden = redact?.(family, t.type);
     if (hidden !== undefined) {
       lines.push(`${head}${hidden} (${t.value.length} bytes)`);
@@ -95,8 +99,8 @@ function renderTlvs(
       const inner = parseTlvs(t.value, family);
       if (!(inner instanceof ProtocolError)) {
         lines.push(`${head}{`);
-        renderTlvs(family, inner, indent + "  ", lines, false, redact);
-        lines.push(`${indent}}`);
+        renderTlvs(family, inner, indent + "  ", lines, false, redact, align);
+        lines.push(align ? `${indent}}` : "}");
         continue;
       }
     }

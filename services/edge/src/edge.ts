@@ -6,12 +6,13 @@ import { type Bus, encodeDeliveryAck, type Subscription, subjects } from "@impp/
 import type { Config } from "@impp/config";
 import { publishEvent } from "@impp/service-kit";
 import type { SessionStore } from "@impp/sessions";
-import { extractContext, SpanKind, type Telemetry } from "@impp/telemetry";
+import { extractContext, RepeatLimiter, SpanKind, type Telemetry } from "@impp/telemetry";
 import { Connection, type ConnectionHost } from "./connection.js";
 import { EdgeCounters } from "./counters.js";
 import { AccountIndex, type DeliveryTarget, handleDeliveryMessage } from "./delivery.js";
 import { drainNotice, graceWait } from "./drain.js";
 import { deviceGoneEvent } from "./events.js";
+import { createFrameLog } from "./frame-log.js";
 import { retireEarlierIncarnations } from "./incarnations.js";
 import { type Listener, listen, refuse } from "./listener.js";
 import { Router } from "./router.js";
@@ -48,6 +49,9 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
   const limits = config.limits;
   const logger = telemetry.logger.child({ component: "edge", edge: edgeId });
   const counters = new EdgeCounters(telemetry.metrics, edgeId);
+  const limited = new RepeatLimiter(logger, { perWindow: config.logRepeatsPerMinute });
+  // Checked once: above trace, no connection builds anything for the frame log.
+  const frameLog = createFrameLog(logger, { bodies: config.logBodies, maxBlockSize: limits.maxBlockSize });
   const connections = new Set<Connection>();
   const index = new AccountIndex<Connection>();
   // A per-start prefix keeps connection ids unique across restarts of an edge with the same id, so a
@@ -81,6 +85,8 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
       timeoutMs: limits.requestTimeoutMs,
     }),
     logger,
+    frameLog,
+    limited,
     counters,
     bound(conn) {
       index.add(conn.account, conn);
@@ -104,6 +110,18 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
     try {
       if (draining || stopped || connections.size >= limits.maxConnections) {
         counters.refused();
+        const reason = draining || stopped ? "draining" : "max_connections";
+        limited.log(
+          "info",
+          `connection-refused:${reason}`,
+          {
+            remoteAddress: socket.remoteAddress,
+            reason,
+            connections: connections.size,
+            max: limits.maxConnections,
+          },
+          "connection refused",
+        );
         refuse(socket, !tlsFirst);
         return;
       }
@@ -240,6 +258,7 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
         } catch (e) {
           logger.warn({ err: (e as Error).message }, "removeEdge failed");
         }
+        limited.close();
         logger.info("edge stopped");
       })();
       return stopping$;

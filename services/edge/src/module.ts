@@ -31,6 +31,8 @@ export const edgeModule = defineModule<EdgeState>({
     "IMPP_MAX_CONNECTIONS",
     "IMPP_TLS_HANDSHAKE_TIMEOUT_MS",
     "IMPP_EDGE_HEARTBEAT_MS",
+    "IMPP_LOG_BODIES",
+    "IMPP_LOG_REPEATS_PER_MINUTE",
   ],
   async start(ctx) {
     const { config } = ctx;

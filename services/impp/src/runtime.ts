@@ -69,7 +69,10 @@ export async function migrateModules(
  * embedded parts or on NATS/Redis/Postgres as the config says. Start order: shared parts, then the
  * modules in dependency order with the edge last — so the first client finds its services there.
  */
-export async function startServer(config: Config): Promise<ServerHandle> {
+export async function startServer(
+  config: Config,
+  opts: { logDestination?: NodeJS.WritableStream } = {},
+): Promise<ServerHandle> {
   const selected = selectModules(modules, config.roles);
   // The edge starts last: it is what lets clients in.
   selected.sort((a, b) => Number(a.role === "edge") - Number(b.role === "edge"));
@@ -78,7 +81,7 @@ export async function startServer(config: Config): Promise<ServerHandle> {
     serviceName: `impp-${[...roles].sort().join("-")}`,
     logLevel: config.logLevel,
     // Logs on stderr: stdout carries what the commands say to a person (serve's banner).
-    logDestination: process.stderr,
+    logDestination: opts.logDestination ?? process.stderr,
     ...(config.otlpEndpoint ? { otlpEndpoint: config.otlpEndpoint } : {}),
   });
   const log = telemetry.logger;
