@@ -25,6 +25,8 @@ export interface Config {
   host: string;
   httpPort: number;
   dataDir: string;
+  /** IMPP_DATA_DIR_LOCK_WAIT_MS: how long serve waits for a CLI holding the embedded database. */
+  dataDirLockWaitMs: number;
   natsUrl?: string;
   /** Namespace for every NATS subject (IMPP_NATS_PREFIX). */
   natsPrefix?: string;
@@ -190,6 +192,7 @@ export function loadConfig(
     host,
     httpPort,
     dataDir: read(S.dataDir, "./.impp"),
+    dataDirLockWaitMs: read(S.dataDirLockWaitMs, 15000),
     roles: read(S.roles, []),
     edgeId: `${edgePrefix}-${instance}`,
     edgePrefix,

@@ -141,6 +141,14 @@ export const S = {
     description: "Folder for the embedded database and the self-signed certificate.",
     parse: text,
   },
+  dataDirLockWaitMs: {
+    name: "IMPP_DATA_DIR_LOCK_WAIT_MS",
+    default: "15000",
+    group: "Deployment",
+    description:
+      "How long `impp serve` waits for another process holding the embedded database in IMPP_DATA_DIR (an `impp user` command run while the server was down) before giving up.",
+    parse: ms(0, 10 * MINUTE),
+  },
   natsUrl: {
     name: "IMPP_NATS_URL",
     default: undefined,

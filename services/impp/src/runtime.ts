@@ -43,10 +43,17 @@ export interface ServerHandle {
 }
 
 /** Opens the durable store the config names: Postgres, or PGlite in the data folder. */
-export function openConfiguredStore(config: Pick<Config, "databaseUrl" | "dataDir">): Promise<Store> {
+export function openConfiguredStore(
+  config: Pick<Config, "databaseUrl" | "dataDir">,
+  lock: { waitMs?: number; onWait?: (holderPid: number | undefined) => void } = {},
+): Promise<Store> {
   return config.databaseUrl
     ? openStore({ databaseUrl: config.databaseUrl })
-    : openStore({ dataDir: config.dataDir });
+    : openStore({
+        dataDir: config.dataDir,
+        lockWaitMs: lock.waitMs ?? 0,
+        ...(lock.onWait ? { onLockWait: lock.onWait } : {}),
+      });
 }
 
 /**
@@ -118,7 +125,15 @@ export async function startServer(
     // A module that needs the store gets it, whatever other roles run here.
     let store: Store | undefined;
     if (selected.some((m) => m.needs?.store === true)) {
-      const opened = await openConfiguredStore(config);
+      // A CLI command (impp user) may hold the embedded database for a moment: wait for it, bounded.
+      const opened = await openConfiguredStore(config, {
+        waitMs: config.dataDirLockWaitMs,
+        onWait: (pid) =>
+          log.info(
+            { holderPid: pid, waitMs: config.dataDirLockWaitMs },
+            "the embedded database is held by another process: waiting for it",
+          ),
+      });
       store = opened;
       cleanup.push(() => opened.close());
       for (const { role, report } of await migrateModules(opened, selected)) {
