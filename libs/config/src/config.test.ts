@@ -10,7 +10,7 @@ import {
   settings,
 } from "./index.js";
 
-const machine = { hostname: "node.a.local", pid: 4242 };
+const machine = { hostname: "node.a.local", pid: 4242, instance: "k3x9q0w2ab" };
 
 function ok(env: Record<string, string | undefined>): Config {
   const c = loadConfig(env, machine);
@@ -41,8 +41,10 @@ describe("loadConfig defaults", () => {
       host: "0.0.0.0",
       httpPort: 9158,
       dataDir: "./.impp",
+      dataDirLockWaitMs: 15000,
       roles: ["edge", "auth", "roster", "presence", "messaging"],
-      edgeId: "node-a-local-4242",
+      edgeId: "node-a-local-k3x9q0w2ab",
+      edgePrefix: "node-a-local",
       serverName: "node.a.local:3158",
       domain: "localhost",
       compression: true,
@@ -65,6 +67,8 @@ describe("loadConfig defaults", () => {
       },
       heartbeat: { intervalMs: 2000, ttlMs: 10000 },
       logLevel: "info",
+      logBodies: false,
+      logRepeatsPerMinute: 20,
       warnings: [],
     });
     assert.equal("natsUrl" in c, false, "unset optional settings are absent");
@@ -74,7 +78,26 @@ describe("loadConfig defaults", () => {
     const c = loadConfig({}, { hostname: "my host.*>例", pid: 7 });
     assert.ok(!(c instanceof ConfigError));
     assert.match(c.edgeId, /^[A-Za-z0-9_-]{1,64}$/);
-    assert.equal(c.edgeId, "my-host-7");
+    assert.match(c.edgeId, /^my-host-[0-9a-z]{10}$/);
+    assert.equal(c.edgePrefix, "my-host");
+    const long = loadConfig({}, { hostname: "h".repeat(80), pid: 1 });
+    assert.ok(!(long instanceof ConfigError));
+    assert.ok(long.edgeId.length <= 64, long.edgeId);
+  });
+
+  test("every start gets its own edge id, even as the same pid on the same host (a container's PID 1)", () => {
+    const a = loadConfig({}, { hostname: "box", pid: 1 });
+    const b = loadConfig({}, { hostname: "box", pid: 1 });
+    assert.ok(!(a instanceof ConfigError) && !(b instanceof ConfigError));
+    assert.notEqual(a.edgeId, b.edgeId);
+    assert.equal(a.edgePrefix, b.edgePrefix);
+  });
+
+  test("IMPP_EDGE_ID is the prefix of the id, not the whole id", () => {
+    const c = ok({ IMPP_EDGE_ID: "edge-a" });
+    assert.equal(c.edgeId, "edge-a-k3x9q0w2ab");
+    assert.equal(c.edgePrefix, "edge-a");
+    assert.ok(loadConfig({ IMPP_EDGE_ID: "x".repeat(54) }, machine) instanceof ConfigError);
   });
 
   test("the default server name uses the bind address when it is a specific one", () => {
@@ -114,6 +137,8 @@ describe("loadConfig parses every variable", () => {
       IMPP_TLS_KEY: "/certs/tls.key",
       IMPP_ROLES: " Presence, edge ,edge",
       IMPP_EDGE_ID: "edge_7-b",
+      IMPP_LOG_BODIES: "true",
+      IMPP_LOG_REPEATS_PER_MINUTE: "5",
       IMPP_SERVER_NAME: "impp.example.com:443",
       IMPP_DOMAIN: "Example.COM",
       IMPP_COMPRESSION: "off",
@@ -140,6 +165,7 @@ describe("loadConfig parses every variable", () => {
       host: "127.0.0.1",
       httpPort: 0,
       dataDir: "/var/lib/impp",
+      dataDirLockWaitMs: 15000,
       natsUrl: "nats://nats:4222",
       natsPrefix: "tenant-a",
       drainRedirect: "impp2.example.com:3158",
@@ -150,7 +176,8 @@ describe("loadConfig parses every variable", () => {
       tlsCert: "/certs/tls.crt",
       tlsKey: "/certs/tls.key",
       roles: ["edge", "presence"],
-      edgeId: "edge_7-b",
+      edgeId: "edge_7-b-k3x9q0w2ab",
+      edgePrefix: "edge_7-b",
       serverName: "impp.example.com:443",
       domain: "example.com",
       compression: false,
@@ -171,6 +198,8 @@ describe("loadConfig parses every variable", () => {
       },
       heartbeat: { intervalMs: 500, ttlMs: 1500 },
       logLevel: "debug",
+      logBodies: true,
+      logRepeatsPerMinute: 5,
       otlpEndpoint: "http://jaeger:4318",
       warnings: [],
     });
@@ -286,7 +315,7 @@ describe("loadConfig rejects bad values, naming each", () => {
 
   test("edge id, server name, domain, log level", () => {
     assert.match(problemOf({ IMPP_EDGE_ID: "a.b" }, "IMPP_EDGE_ID"), /letters, digits/);
-    assert.match(problemOf({ IMPP_EDGE_ID: "x".repeat(65) }, "IMPP_EDGE_ID"), /1 to 64/);
+    assert.match(problemOf({ IMPP_EDGE_ID: "x".repeat(54) }, "IMPP_EDGE_ID"), /1 to 53/);
     assert.match(problemOf({ IMPP_SERVER_NAME: "impp.example.com" }, "IMPP_SERVER_NAME"), /host:port/);
     assert.match(problemOf({ IMPP_DOMAIN: "-bad-.com" }, "IMPP_DOMAIN"), /domain name/);
     assert.match(problemOf({ IMPP_LOG_LEVEL: "loud" }, "IMPP_LOG_LEVEL"), /one of fatal, error/);

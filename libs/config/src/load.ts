@@ -1,6 +1,7 @@
+import { randomBytes } from "node:crypto";
 import { hostname as osHostname } from "node:os";
 import { ConfigError, type ConfigProblem, type ConfigWarning } from "./errors.js";
-import { type ClientBan, toSubjectToken } from "./parse.js";
+import { type ClientBan, EDGE_PREFIX_MAX, toSubjectToken } from "./parse.js";
 import { type Role, S, type Setting } from "./settings.js";
 
 export interface Limits {
@@ -25,6 +26,8 @@ export interface Config {
   host: string;
   httpPort: number;
   dataDir: string;
+  /** IMPP_DATA_DIR_LOCK_WAIT_MS: how long serve waits for a CLI holding the embedded database. */
+  dataDirLockWaitMs: number;
   natsUrl?: string;
   /** Namespace for every NATS subject (IMPP_NATS_PREFIX). */
   natsPrefix?: string;
@@ -35,7 +38,13 @@ export interface Config {
   tlsCert?: string;
   tlsKey?: string;
   roles: Role[];
+  /**
+   * This process's id on the bus and in the session store: `${edgePrefix}-${instance}`, new on
+   * every start (IMPP_EDGE_ID is the prefix).
+   */
   edgeId: string;
+  /** IMPP_EDGE_ID, or the host name made subject-safe: what the ids of this node's incarnations share. */
+  edgePrefix: string;
   serverName: string;
   /** Where a draining edge sends its clients (IMPP_DRAIN_REDIRECT); unset = serverName. */
   drainRedirect?: string;
@@ -44,6 +53,10 @@ export interface Config {
   limits: Limits;
   heartbeat: { intervalMs: number; ttlMs: number };
   logLevel: string;
+  /** IMPP_LOG_BODIES: message bodies in the trace-level frame log. */
+  logBodies: boolean;
+  /** IMPP_LOG_REPEATS_PER_MINUTE: cap on repeated info lines per kind. */
+  logRepeatsPerMinute: number;
   otlpEndpoint?: string;
   /** Clients refused at DEVICE BIND (IMPP_BANNED_CLIENTS). */
   bannedClients: ClientBan[];
@@ -55,7 +68,20 @@ export interface Config {
 export interface Machine {
   hostname: string;
   pid: number;
+  /** The per-start suffix of the edge id (10 of [0-9a-z]); random when not given. */
+  instance?: string;
 }
+
+/** 10 random characters of [0-9a-z] (~51 bits): the per-start part of an edge id. */
+export function newInstanceId(): string {
+  const bytes = randomBytes(10);
+  let out = "";
+  for (const b of bytes) out += INSTANCE_ALPHABET[b % 36];
+  return out;
+}
+const INSTANCE_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
+/** An edge id made by this version: the prefix, "-", the instance. */
+export const INSTANCE_SUFFIX = /-[0-9a-z]{10}$/;
 
 type Env = NodeJS.ProcessEnv | Record<string, string | undefined>;
 
@@ -143,6 +169,9 @@ export function loadConfig(
       ? `[${serverHost}]:${port}`
       : `${serverHost}:${port}`;
 
+  const edgePrefix = read(S.edgeId, toSubjectToken(machine.hostname).slice(0, EDGE_PREFIX_MAX));
+  const instance = machine.instance ?? newInstanceId();
+
   const limits: Limits = {
     maxBlockSize: read(S.maxBlockSize, 0),
     idleTimeoutMs: read(S.idleTimeoutMs, 0),
@@ -165,8 +194,10 @@ export function loadConfig(
     host,
     httpPort,
     dataDir: read(S.dataDir, "./.impp"),
+    dataDirLockWaitMs: read(S.dataDirLockWaitMs, 15000),
     roles: read(S.roles, []),
-    edgeId: read(S.edgeId, toSubjectToken(`${machine.hostname}-${machine.pid}`)),
+    edgeId: `${edgePrefix}-${instance}`,
+    edgePrefix,
     serverName: read(S.serverName, defaultServerName),
     domain: read(S.domain, "localhost"),
     compression: read(S.compression, true),
@@ -175,6 +206,8 @@ export function loadConfig(
     limits,
     heartbeat,
     logLevel: read(S.logLevel, "info"),
+    logBodies: read(S.logBodies, false),
+    logRepeatsPerMinute: read(S.logRepeatsPerMinute, 20),
     warnings: unknownVariables(env),
   };
   // Optional fields are left out rather than set to undefined, so `"natsUrl" in config` means configured.

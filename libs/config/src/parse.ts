@@ -82,6 +82,11 @@ export const SUBJECT_SAFE = /^[A-Za-z0-9_-]{1,64}$/;
 export const subjectToken: Parser<string> = (raw) =>
   SUBJECT_SAFE.test(raw) ? ok(raw) : bad("must be 1 to 64 letters, digits, '-' or '_'");
 
+/** An edge id prefix: room left for "-" and the per-start instance suffix within 64 characters. */
+export const EDGE_PREFIX_MAX = 53;
+export const edgePrefix: Parser<string> = (raw) =>
+  /^[A-Za-z0-9_-]{1,53}$/.test(raw) ? ok(raw) : bad("must be 1 to 53 letters, digits, '-' or '_'");
+
 export function toSubjectToken(raw: string): string {
   const cleaned = raw
     .replace(/[^A-Za-z0-9_-]+/g, "-")

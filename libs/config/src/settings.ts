@@ -2,6 +2,7 @@ import {
   boolean,
   clientBans,
   domainName,
+  edgePrefix,
   hostPort,
   integer,
   listOf,
@@ -126,10 +127,11 @@ export const S = {
   },
   edgeId: {
     name: "IMPP_EDGE_ID",
-    default: "<hostname>-<pid>",
+    default: "<hostname>",
     group: "Deployment",
-    description: "Unique id of this node on the bus and in Redis: 1–64 letters, digits, '-' or '_'.",
-    parse: subjectToken,
+    description:
+      "Prefix of this node's id on the bus and in Redis (1–53 letters, digits, '-' or '_'). Every process start adds '-' and 10 random characters, so restarts (a container's PID 1 again) and containers sharing a host name never share an id; an edge that starts retires the dead earlier ids with its prefix at once.",
+    parse: edgePrefix,
     computed: true,
   },
   dataDir: {
@@ -138,6 +140,14 @@ export const S = {
     group: "Deployment",
     description: "Folder for the embedded database and the self-signed certificate.",
     parse: text,
+  },
+  dataDirLockWaitMs: {
+    name: "IMPP_DATA_DIR_LOCK_WAIT_MS",
+    default: "15000",
+    group: "Deployment",
+    description:
+      "How long `impp serve` waits for another process holding the embedded database in IMPP_DATA_DIR (an `impp user` command run while the server was down) before giving up.",
+    parse: ms(0, 10 * MINUTE),
   },
   natsUrl: {
     name: "IMPP_NATS_URL",
@@ -297,6 +307,22 @@ export const S = {
     group: "Observability",
     description: `Log level: ${LOG_LEVELS.join(", ")}.`,
     parse: oneOf(LOG_LEVELS),
+  },
+  logBodies: {
+    name: "IMPP_LOG_BODIES",
+    default: "false",
+    group: "Observability",
+    description:
+      "At trace level, show message bodies (IM MESSAGE_CHUNK, GROUP_CHATS MESSAGE, AVATAR DATA) in the per-frame log instead of their length. Passwords are never shown.",
+    parse: boolean,
+  },
+  logRepeatsPerMinute: {
+    name: "IMPP_LOG_REPEATS_PER_MINUTE",
+    default: "20",
+    group: "Observability",
+    description:
+      "Lines of one kind (failed login, refused connection, one error code of one family…) written per minute; past it they are counted and one summary line says how many were left out.",
+    parse: integer(0, 1_000_000),
   },
   otlpEndpoint: {
     name: "OTEL_EXPORTER_OTLP_ENDPOINT",

@@ -19,4 +19,11 @@ export {
   type VersionFrame,
 } from "./frame.js";
 export * from "./json.js";
+export {
+  headerLine,
+  type RenderOptions,
+  renderBlockLine,
+  renderFrameLines,
+  type TlvRedactor,
+} from "./render.js";
 export { findTlvOverrun, parseTlvs, type Tlv, TlvBlock, TlvWriter } from "./tlv.js";

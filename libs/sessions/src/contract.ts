@@ -386,6 +386,27 @@ export function runSessionStoreContract(name: string, make: () => Promise<Sessio
         assert.ok((await s.deadEdges()).includes(busy), "leftover devices make it dead now");
       });
 
+      withStore("edgesWithPrefix lists an edge's incarnations; expireEdge makes one dead now", async (s) => {
+        const prefix = `host-${uid()}`;
+        const a = `${prefix}-aaaaaaaaaa`;
+        const b = `${prefix}-bbbbbbbbbb`;
+        const other = `${prefix}x-cccccccccc`;
+        for (const e of [a, b, other]) await s.heartbeatEdge(e, 60_000);
+        assert.deepEqual(await s.edgesWithPrefix(prefix), [a, b]);
+        await bound(s, sample(`a-${uid()}`, { edgeId: a }), "d");
+        await s.expireEdge(a);
+        const dead = await s.deadEdges();
+        assert.ok(dead.includes(a), "expired now");
+        assert.ok(!dead.includes(b), "its sibling is untouched");
+        assert.equal((await s.devicesOfEdge(a)).length, 1, "its devices wait for the sweep");
+        await s.expireEdge(`${prefix}-notthere00`);
+        assert.deepEqual(
+          await s.edgesWithPrefix(prefix),
+          [a, b],
+          "expiring an unknown edge registers nothing",
+        );
+      });
+
       withStore("one holder at a time claims an edge's cleanup", async (s) => {
         const edge = `e-${uid()}`;
         assert.equal(await s.claimEdgeCleanup(edge, "p1", 60_000), true);

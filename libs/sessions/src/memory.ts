@@ -157,6 +157,16 @@ export function createMemorySessionStore(opts: { now?: () => number } = {}): Ses
       }
     },
 
+    async edgesWithPrefix(prefix) {
+      alive();
+      return [...edges.keys()].filter((e) => e.startsWith(`${prefix}-`)).sort();
+    },
+
+    async expireEdge(edgeId) {
+      alive();
+      if (edges.has(edgeId)) edges.set(edgeId, 0);
+    },
+
     async deadEdges(at) {
       alive();
       const t = at ?? now();

@@ -330,6 +330,20 @@ class RedisSessionStore implements SessionStore {
     });
   }
 
+  edgesWithPrefix(prefix: string): Promise<string[]> {
+    return this.io("edgesWithPrefix", async () => {
+      // An edge registry holds tens of ids: one ZRANGE, filtered here.
+      const all = await this.redis.zrange(this.edgesKey, "0", "-1");
+      return all.filter((e) => e.startsWith(`${prefix}-`)).sort();
+    });
+  }
+
+  expireEdge(edgeId: string): Promise<void> {
+    return this.io("expireEdge", async () => {
+      await this.redis.zadd(this.edgesKey, "XX", "0", edgeId);
+    });
+  }
+
   deadEdges(now?: number): Promise<string[]> {
     return this.io("deadEdges", async () => {
       const ids = (await this.eval(

@@ -150,6 +150,16 @@ export interface SessionStore {
    * the presence service cleans them up.
    */
   removeEdge(edgeId: string): Promise<void>;
+  /**
+   * Registered edges (live or dead) whose id is `${prefix}-…`: the earlier incarnations of an edge,
+   * which a starting edge checks for (each process start has its own id).
+   */
+  edgesWithPrefix(prefix: string): Promise<string[]>;
+  /**
+   * Marks a registered edge dead now (its heartbeat expired), so the presence sweep cleans its
+   * devices up on its next pass; nothing happens to an edge that is not registered.
+   */
+  expireEdge(edgeId: string): Promise<void>;
   /** Edges whose heartbeat expired before `now` (default: the store's clock). */
   deadEdges(now?: number): Promise<string[]>;
   /** True when `holder` now holds the cleanup of this edge for ttlMs (re-claiming by the same holder extends it). */

@@ -5,12 +5,14 @@ import { StoreError } from "./errors.js";
 
 /**
  * An exclusive claim on a folder by this process, as a file holding
- * "<pid> <token>". PGlite does not lock its data folder, and two processes
- * writing one folder corrupt it, so every opener takes this first.
+ * "<pid> <token> <start time>". PGlite does not lock its data folder, and two
+ * processes writing one folder corrupt it, so every opener takes this first.
  *
  * A lock whose pid is dead is stale (the holder crashed) and is taken over.
- * A lock naming our own pid that this process does not hold is stale too:
- * in a container the server is pid 1 on every restart.
+ * So is one whose pid is alive but started at another time than the holder
+ * did (Linux: field 22 of /proc/<pid>/stat): the pid was reused by an
+ * unrelated process. A lock naming our own pid that this process does not
+ * hold is stale too: in a container the server is pid 1 on every restart.
  */
 export interface FolderLock {
   readonly file: string;
@@ -37,8 +39,26 @@ function installExitHook(): void {
   });
 }
 
+/**
+ * When the process started, in clock ticks since boot (field 22 of /proc/<pid>/stat); undefined
+ * where there is no /proc or the process is gone. With the pid it names one process for good.
+ */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const start = fields[19];
+    return start !== undefined && /^\d+$/.test(start) ? start : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const ownStart = processStartTime(process.pid);
+
 function content(token: string): string {
-  return `${process.pid} ${token}\n`;
+  return ownStart === undefined ? `${process.pid} ${token}\n` : `${process.pid} ${token} ${ownStart}\n`;
 }
 
 function parsePid(text: string): number | undefined {
@@ -48,15 +68,22 @@ function parsePid(text: string): number | undefined {
   return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
 }
 
-function isAlive(pid: number, file: string): boolean {
+function parseStart(text: string): string | undefined {
+  return /^\d{1,10} \S+ (\d+)\s*$/.exec(text)?.[1];
+}
+
+function isAlive(pid: number, file: string, recordedStart: string | undefined): boolean {
   if (pid === process.pid) return held.has(file);
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     // EPERM: it exists but belongs to someone else — still alive.
-    return (err as NodeJS.ErrnoException).code === "EPERM";
+    if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
   }
+  // Alive — but is it the holder, or a new process that got its pid?
+  if (recordedStart === undefined) return true;
+  const start = processStartTime(pid);
+  return start === undefined || start === recordedStart;
 }
 
 function code(err: unknown): string | undefined {
@@ -74,8 +101,41 @@ async function readOrUndefined(file: string): Promise<string | undefined> {
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Takes `file` for this process, or says who has it. */
-export async function lockFile(file: string, what: string): Promise<FolderLock | StoreError> {
+export interface LockOptions {
+  /**
+   * How long to keep trying while another live process holds the lock (e.g. `impp user` for a
+   * moment) before giving up with DATA_DIR_LOCKED. Default 0: answer at once.
+   */
+  waitMs?: number;
+  /** Told once when the lock is held by someone else and we start waiting. */
+  onWait?: (holderPid: number | undefined) => void;
+}
+
+/**
+ * Takes `file` for this process, or says who has it — after waiting up to `opts.waitMs` for a
+ * live holder to let go.
+ */
+export async function lockFile(
+  file: string,
+  what: string,
+  opts: LockOptions = {},
+): Promise<FolderLock | StoreError> {
+  const deadline = Date.now() + (opts.waitMs ?? 0);
+  let told = false;
+  for (;;) {
+    const r = await tryLock(file, what);
+    if (!(r instanceof StoreError) || r.kind !== "DATA_DIR_LOCKED" || Date.now() >= deadline) return r;
+    if (!told) {
+      told = true;
+      opts.onWait?.(
+        /process (\d+)/.exec(r.message) ? Number(/process (\d+)/.exec(r.message)![1]) : undefined,
+      );
+    }
+    await delay(Math.min(200, Math.max(1, deadline - Date.now())));
+  }
+}
+
+async function tryLock(file: string, what: string): Promise<FolderLock | StoreError> {
   file = path.resolve(file);
   const token = randomBytes(12).toString("hex");
   const mine = content(token);
@@ -98,7 +158,7 @@ export async function lockFile(file: string, what: string): Promise<FolderLock |
         if (text === undefined) continue;
       }
       const pid = parsePid(text);
-      if (pid !== undefined && isAlive(pid, file)) {
+      if (pid !== undefined && isAlive(pid, file, parseStart(text))) {
         return new StoreError(
           "DATA_DIR_LOCKED",
           `${what} is in use by process ${pid} (lock file ${file}): the server is running — go through it, or stop it first`,

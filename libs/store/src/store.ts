@@ -13,6 +13,10 @@ export interface StoreOptions {
   databaseUrl?: string;
   /** Embedded Postgres (PGlite) kept in this folder, created if missing. Used when no databaseUrl. */
   dataDir?: string;
+  /** With dataDir: how long to wait for another process (e.g. `impp user`) holding the folder. Default 0. */
+  lockWaitMs?: number;
+  /** With dataDir: told when the folder is held and the open waits for it. */
+  onLockWait?: (holderPid: number | undefined) => void;
   /** Embedded Postgres in memory: nothing survives close (tests). */
   memory?: boolean;
   /** Postgres pool size (default 10). */
@@ -55,7 +59,7 @@ export const PGLITE_LOCK_FILE = "pglite.lock";
  */
 export async function openStore(opts: StoreOptions): Promise<Store> {
   if (opts.databaseUrl !== undefined && opts.databaseUrl !== "") return openPostgres(opts.databaseUrl, opts);
-  if (opts.dataDir !== undefined && opts.dataDir !== "") return openPGliteDir(opts.dataDir);
+  if (opts.dataDir !== undefined && opts.dataDir !== "") return openPGliteDir(opts.dataDir, opts);
   if (opts.memory === true) return openPGlite(undefined, undefined);
   throw new StoreError("OPTIONS_INVALID", "openStore needs databaseUrl, dataDir or memory: true");
 }
@@ -151,7 +155,7 @@ async function openPostgres(url: string, opts: StoreOptions): Promise<Store> {
   return makeStore("postgres", db, async () => {});
 }
 
-async function openPGliteDir(dataDir: string): Promise<Store> {
+async function openPGliteDir(dataDir: string, opts: StoreOptions): Promise<Store> {
   const dir = path.resolve(dataDir);
   try {
     await mkdir(dir, { recursive: true });
@@ -160,7 +164,10 @@ async function openPGliteDir(dataDir: string): Promise<Store> {
       cause: err,
     });
   }
-  const lock = await lockFile(path.join(dir, PGLITE_LOCK_FILE), `data folder ${dir}`);
+  const lock = await lockFile(path.join(dir, PGLITE_LOCK_FILE), `data folder ${dir}`, {
+    waitMs: opts.lockWaitMs ?? 0,
+    ...(opts.onLockWait ? { onWait: opts.onLockWait } : {}),
+  });
   if (lock instanceof StoreError) throw lock;
   return openPGlite(path.join(dir, PGLITE_SUBDIR), lock);
 }

@@ -1,12 +1,12 @@
 // The auth module: STREAM AUTHENTICATE on the bus. It owns the accounts table.
 import { Family, StreamType } from "@impp/protocol";
 import { defineModule, route } from "@impp/service-kit";
-import type { Telemetry } from "@impp/telemetry";
+import { RepeatLimiter, type Telemetry } from "@impp/telemetry";
 import { accountsMigrations, createAccountsRepository } from "./accounts.js";
 import { type AuthenticateDeps, authenticate, authenticateShape } from "./authenticate.js";
 import { dummyHash } from "./passwords.js";
 
-export type AuthState = AuthenticateDeps & { telemetry?: Telemetry };
+export type AuthState = AuthenticateDeps & { telemetry?: Telemetry; limited?: RepeatLimiter };
 
 /** STREAM (family 1): AUTHENTICATE. FEATURES_SET and PING are the edge's own; other types are unknown. */
 export const streamRoutes = [
@@ -17,10 +17,20 @@ export const streamRoutes = [
     async handle(req, deps: AuthState) {
       const result = await authenticate(req, deps);
       deps.telemetry?.metrics.authAttempts.inc({ result: result.outcome });
+      // Never the password: the account (when the name was one), the client address and why.
       if (result.outcome === "rate_limited") {
-        deps.telemetry?.logger.warn(
-          { account: result.account, remoteAddress: req.envelope.remoteAddress },
+        deps.limited?.log(
+          "warn",
+          "login-rate-limited",
+          { account: result.account, remoteAddress: req.envelope.remoteAddress, reason: result.outcome },
           "login refused: too many failed attempts",
+        );
+      } else if (result.outcome !== "ok") {
+        deps.limited?.log(
+          "info",
+          "login-failed",
+          { account: result.account, remoteAddress: req.envelope.remoteAddress, reason: result.outcome },
+          "login failed",
         );
       }
       return result.reply;
@@ -35,6 +45,7 @@ export const authModule = defineModule<AuthState>({
   migrations: accountsMigrations,
   settings: [
     "IMPP_DOMAIN",
+    "IMPP_LOG_REPEATS_PER_MINUTE",
     "IMPP_LOGIN_ATTEMPTS_PER_ACCOUNT",
     "IMPP_LOGIN_ACCOUNT_WINDOW_MS",
     "IMPP_LOGIN_ATTEMPTS_PER_ADDRESS",
@@ -44,13 +55,18 @@ export const authModule = defineModule<AuthState>({
   async start(ctx) {
     // Made now so the first unknown-user login costs no extra hash (timing would tell it apart).
     await dummyHash();
+    const limited = new RepeatLimiter(ctx.telemetry.logger.child({ component: "auth" }), {
+      perWindow: ctx.config.logRepeatsPerMinute,
+    });
     return {
       state: {
         accounts: createAccountsRepository(ctx.store!),
         sessions: ctx.sessions,
         config: ctx.config,
         telemetry: ctx.telemetry,
+        limited,
       },
+      stop: async () => limited.close(),
     };
   },
 });

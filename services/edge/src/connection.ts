@@ -9,10 +9,12 @@ import {
   encodeError,
   encodeFrameCompressed,
   encodeVersion,
+  errorName,
   Family,
   Flags,
   FrameDecoder,
   type FrameHeader,
+  familyName,
   findTlvOverrun,
   GlobalError,
   inflateBlock,
@@ -21,11 +23,13 @@ import {
   StreamType,
   TlvBlock,
   TlvWriter,
+  typeName,
 } from "@impp/protocol";
-import type { Logger } from "@impp/telemetry";
+import type { Logger, RepeatLimiter } from "@impp/telemetry";
 import type { EdgeCounters } from "./counters.js";
 import type { DeliveryTarget } from "./delivery.js";
 import { FamilyFifo, type FifoItem, type FifoOwner } from "./fifo.js";
+import type { FrameLog } from "./frame-log.js";
 import { FramesError, OutFrames } from "./frames.js";
 import type { Router } from "./router.js";
 import {
@@ -58,6 +62,10 @@ export interface ConnectionHost {
   readonly secureContext: tls.SecureContext;
   readonly router: Router;
   readonly logger: Logger;
+  /** The per-frame trace log; undefined unless the log level is trace. */
+  readonly frameLog: FrameLog | undefined;
+  /** Info lines clients can provoke at will (service errors), capped per kind. */
+  readonly limited: RepeatLimiter;
   readonly counters: EdgeCounters;
   /** The connection now has a device: index it for deliveries. */
   bound(conn: Connection): void;
@@ -247,6 +255,8 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
     // The version exchange comes first; a version message after any TLV message is ignored too.
     this.versionDone = true;
     this.host.counters.frameIn(h.family);
+    if (this.host.frameLog !== undefined)
+      this.host.frameLog.frameIn(this, h, block, this.compression && blockError === 0);
     const item: Pending = {
       flags: h.flags,
       family: h.family,
@@ -354,14 +364,14 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
     this.featuresDone = true;
     // Exactly the 16-byte header and the one FEATURES TLV (one client reads just 22 bytes), never
     // compressed: compression starts with the message after this one.
-    this.write(
-      new TlvWriter(6).u16(StreamTlv.FEATURES, r.features).frame({
-        flags: Flags.RESPONSE,
-        family: Family.STREAM,
-        type: StreamType.FEATURES_SET,
-        sequence: item.sequence,
-      }),
-    );
+    const granted = new TlvWriter(6).u16(StreamTlv.FEATURES, r.features).frame({
+      flags: Flags.RESPONSE,
+      family: Family.STREAM,
+      type: StreamType.FEATURES_SET,
+      sequence: item.sequence,
+    });
+    if (this.host.frameLog !== undefined) this.host.frameLog.framesOut(this, granted);
+    this.write(granted);
     this.host.counters.frameOut(Family.STREAM);
     this.compression = r.compression;
     if (r.startTls) this.upgradeInBand();
@@ -388,7 +398,20 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
           this.applyReply(item, out.reply);
           return;
         }
-        this.host.logger.debug({ conn: this.id, reason: out.reason, detail: out.detail }, "request failed");
+        this.host.limited.log(
+          "info",
+          `service-unavailable:${familyName(item.family)}:${out.reason}`,
+          {
+            conn: this.id,
+            account: this.account || undefined,
+            remoteAddress: this.remoteAddress,
+            family: familyName(item.family),
+            type: typeName(item.family, item.type),
+            reason: out.reason,
+            detail: out.detail,
+          },
+          "request failed: answered SERVICE_UNAVAILABLE",
+        );
         this.sendError(
           item,
           GlobalError.SERVICE_UNAVAILABLE,
@@ -420,7 +443,10 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
       );
       return;
     }
-    if (frames !== undefined) this.writeOut(frames);
+    if (frames !== undefined) {
+      this.logServiceErrors(frames);
+      this.writeOut(frames);
+    }
     if ((a & ReplyAction.SET_ACCOUNT) !== 0 && reply.account !== undefined && reply.account !== "") {
       this.account = reply.account;
       if (this.phase === Phase.PRE_AUTH) this.phase = Phase.LOGGED_IN;
@@ -445,6 +471,35 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
     if ((a & ReplyAction.CLOSE_AFTER) !== 0) this.closeAfterFlush(CloseReason.SERVER_CLOSE);
   }
 
+  /** Every error a service answered, at info (capped per family and code: clients can repeat them at will). */
+  private logServiceErrors(frames: OutFrames): void {
+    const b = frames.bytes;
+    for (let i = 0; i < frames.starts.length; i++) {
+      const p = frames.starts[i]!;
+      if (frames.families[i] === undefined || b.length < p + 16) continue;
+      const flags = (b[p + 2]! << 8) | b[p + 3]!;
+      if ((flags & Flags.ERROR) === 0) continue;
+      const family = (b[p + 4]! << 8) | b[p + 5]!;
+      const type = (b[p + 6]! << 8) | b[p + 7]!;
+      // The ERRORCODE TLV comes first in an error frame: type 0, length 2, the code.
+      const code = b.length >= p + 22 ? (b[p + 20]! << 8) | b[p + 21]! : -1;
+      const error = code < 0 ? "?" : errorName(family, code);
+      this.host.limited.log(
+        "info",
+        `service-error:${familyName(family)}:${error}`,
+        {
+          conn: this.id,
+          account: this.account || undefined,
+          remoteAddress: this.remoteAddress,
+          family: familyName(family),
+          type: typeName(family, type),
+          error,
+        },
+        "service answered an error",
+      );
+    }
+  }
+
   // ------------------------------------------------------------------ output
 
   /** DeliveryTarget: frames from a service for this account. */
@@ -464,27 +519,39 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
 
   private writeOut(frames: OutFrames): boolean {
     for (const f of frames.families) this.host.counters.frameOut(f);
+    if (this.host.frameLog !== undefined) this.host.frameLog.framesOut(this, frames.bytes);
     return this.write(this.compression ? frames.compressed() : frames.bytes);
   }
 
   private sendMessage(h: FrameHeader, w: TlvWriter): void {
     this.host.counters.frameOut(h.family);
-    this.write(this.compression ? encodeFrameCompressed(h, w.finish()) : w.frame(h));
+    if (this.compression) {
+      const block = w.finish();
+      if (this.host.frameLog !== undefined) this.host.frameLog.frameOut(this, h, block);
+      this.write(encodeFrameCompressed(h, block));
+      return;
+    }
+    const bytes = w.frame(h);
+    if (this.host.frameLog !== undefined) this.host.frameLog.framesOut(this, bytes);
+    this.write(bytes);
   }
 
   private sendError(h: FrameHeader, code: number, extension: boolean, extra?: Uint8Array): void {
     this.host.counters.error(h.family, code);
     this.host.counters.frameOut(h.family);
     if (!this.compression) {
-      this.write(encodeError(h.family, h.type, h.sequence, code, extra, extension));
+      const bytes = encodeError(h.family, h.type, h.sequence, code, extra, extension);
+      if (this.host.frameLog !== undefined) this.host.frameLog.framesOut(this, bytes);
+      this.write(bytes);
       return;
     }
     const w = new TlvWriter(6 + (extra?.length ?? 0)).u16(0, code);
     if (extra !== undefined) w.raw(extra);
     const flags = Flags.ERROR | (extension ? Flags.EXTENSION : 0);
-    this.write(
-      encodeFrameCompressed({ flags, family: h.family, type: h.type, sequence: h.sequence }, w.finish()),
-    );
+    const header = { flags, family: h.family, type: h.type, sequence: h.sequence };
+    const block = w.finish();
+    if (this.host.frameLog !== undefined) this.host.frameLog.frameOut(this, header, block);
+    this.write(encodeFrameCompressed(header, block));
   }
 
   /** The socket corked in this tick (the socket changes at the TLS upgrade). */

@@ -2,19 +2,23 @@
 // drain together. Everything per connection lives in connection.ts; this file holds what is per edge.
 import type net from "node:net";
 import tls from "node:tls";
-import { type Bus, type Subscription, subjects } from "@impp/bus";
+import { type Bus, encodeDeliveryAck, type Subscription, subjects } from "@impp/bus";
 import type { Config } from "@impp/config";
 import { publishEvent } from "@impp/service-kit";
 import type { SessionStore } from "@impp/sessions";
-import { extractContext, SpanKind, type Telemetry } from "@impp/telemetry";
+import { extractContext, RepeatLimiter, SpanKind, type Telemetry } from "@impp/telemetry";
 import { Connection, type ConnectionHost } from "./connection.js";
 import { EdgeCounters } from "./counters.js";
 import { AccountIndex, type DeliveryTarget, handleDeliveryMessage } from "./delivery.js";
 import { drainNotice, graceWait } from "./drain.js";
 import { deviceGoneEvent } from "./events.js";
+import { createFrameLog } from "./frame-log.js";
+import { retireEarlierIncarnations } from "./incarnations.js";
 import { type Listener, listen, refuse } from "./listener.js";
 import { Router } from "./router.js";
 import { CloseReason, Sweeper, sweepIntervalMs } from "./sweeper.js";
+
+const PROBE_ACK = encodeDeliveryAck({ delivered: 0 });
 
 export interface EdgeDeps {
   config: Config;
@@ -45,6 +49,9 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
   const limits = config.limits;
   const logger = telemetry.logger.child({ component: "edge", edge: edgeId });
   const counters = new EdgeCounters(telemetry.metrics, edgeId);
+  const limited = new RepeatLimiter(logger, { perWindow: config.logRepeatsPerMinute });
+  // Checked once: above trace, no connection builds anything for the frame log.
+  const frameLog = createFrameLog(logger, { bodies: config.logBodies, maxBlockSize: limits.maxBlockSize });
   const connections = new Set<Connection>();
   const index = new AccountIndex<Connection>();
   // A per-start prefix keeps connection ids unique across restarts of an edge with the same id, so a
@@ -78,6 +85,8 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
       timeoutMs: limits.requestTimeoutMs,
     }),
     logger,
+    frameLog,
+    limited,
     counters,
     bound(conn) {
       index.add(conn.account, conn);
@@ -101,6 +110,18 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
     try {
       if (draining || stopped || connections.size >= limits.maxConnections) {
         counters.refused();
+        const reason = draining || stopped ? "draining" : "max_connections";
+        limited.log(
+          "info",
+          `connection-refused:${reason}`,
+          {
+            remoteAddress: socket.remoteAddress,
+            reason,
+            connections: connections.size,
+            max: limits.maxConnections,
+          },
+          "connection refused",
+        );
         refuse(socket, !tlsFirst);
         return;
       }
@@ -113,17 +134,14 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
     }
   };
 
-  // Edges must heartbeat before any device is bound on them.
-  await sessions.heartbeatEdge(edgeId, config.heartbeat.ttlMs);
-  const heartbeat = setInterval(() => {
-    sessions.heartbeatEdge(edgeId, config.heartbeat.ttlMs).catch((e: unknown) => {
-      logger.warn({ err: (e as Error).message }, "edge heartbeat failed");
-    });
-  }, config.heartbeat.intervalMs);
-  heartbeat.unref();
-
   // A span per delivery, child of the sending service's span: one trace covers edge → service → edge.
+  // Subscribed before the first heartbeat: an edge that is registered answers on its subject, so a
+  // starting sibling's probe (incarnations.ts) never mistakes it for a dead one.
   const deliveries: Subscription = bus.subscribe(subjects.edge(edgeId), (msg) => {
+    if (msg.data.length === 0) {
+      msg.respond(PROBE_ACK); // a liveness probe
+      return;
+    }
     const span = telemetry.tracer.startSpan(
       "impp.edge.deliver",
       { kind: SpanKind.CONSUMER },
@@ -135,6 +153,34 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
     span.setAttribute("impp.delivered", delivered);
     span.end();
   });
+
+  // Edges must heartbeat before any device is bound on them.
+  try {
+    await sessions.heartbeatEdge(edgeId, config.heartbeat.ttlMs);
+  } catch (e) {
+    deliveries.unsubscribe();
+    throw e;
+  }
+  const heartbeat = setInterval(() => {
+    sessions.heartbeatEdge(edgeId, config.heartbeat.ttlMs).catch((e: unknown) => {
+      logger.warn({ err: (e as Error).message }, "edge heartbeat failed");
+    });
+  }, config.heartbeat.intervalMs);
+  heartbeat.unref();
+
+  // Ghost devices of an earlier incarnation (killed, restarted within the TTL) go now, not after it.
+  try {
+    await retireEarlierIncarnations({
+      bus,
+      sessions,
+      edgeId,
+      prefix: config.edgePrefix,
+      timeoutMs: Math.min(limits.requestTimeoutMs, 2000),
+      logger,
+    });
+  } catch (e) {
+    logger.warn({ err: (e as Error).message }, "could not check for earlier incarnations of this edge");
+  }
 
   const sweeper = new Sweeper(
     connections,
@@ -161,7 +207,7 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
     throw e;
   }
   const ports = { plain: plain.port, tls: tlsListener?.port };
-  logger.info({ ports, serverName: config.serverName }, "edge listening");
+  logger.info({ ports, serverName: config.serverName, edgePrefix: config.edgePrefix }, "edge listening");
 
   let draining$: Promise<void> | undefined;
   let stopping$: Promise<void> | undefined;
@@ -212,6 +258,7 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
         } catch (e) {
           logger.warn({ err: (e as Error).message }, "removeEdge failed");
         }
+        limited.close();
         logger.info("edge stopped");
       })();
       return stopping$;

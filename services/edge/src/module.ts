@@ -31,6 +31,8 @@ export const edgeModule = defineModule<EdgeState>({
     "IMPP_MAX_CONNECTIONS",
     "IMPP_TLS_HANDSHAKE_TIMEOUT_MS",
     "IMPP_EDGE_HEARTBEAT_MS",
+    "IMPP_LOG_BODIES",
+    "IMPP_LOG_REPEATS_PER_MINUTE",
   ],
   async start(ctx) {
     const { config } = ctx;
@@ -40,6 +42,12 @@ export const edgeModule = defineModule<EdgeState>({
       dataDir: config.dataDir,
       serverName: config.serverName,
     });
+    if (tls.source === "replaced") {
+      ctx.telemetry.logger.warn(
+        { certPath: tls.certPath, reason: tls.replacedReason, fingerprint256: tls.fingerprint256 },
+        "replaced the self-signed certificate in the data folder: clients that accepted the old one will ask again",
+      );
+    }
     const edge = await startEdge({
       config,
       bus: ctx.bus,

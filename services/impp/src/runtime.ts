@@ -43,10 +43,17 @@ export interface ServerHandle {
 }
 
 /** Opens the durable store the config names: Postgres, or PGlite in the data folder. */
-export function openConfiguredStore(config: Pick<Config, "databaseUrl" | "dataDir">): Promise<Store> {
+export function openConfiguredStore(
+  config: Pick<Config, "databaseUrl" | "dataDir">,
+  lock: { waitMs?: number; onWait?: (holderPid: number | undefined) => void } = {},
+): Promise<Store> {
   return config.databaseUrl
     ? openStore({ databaseUrl: config.databaseUrl })
-    : openStore({ dataDir: config.dataDir });
+    : openStore({
+        dataDir: config.dataDir,
+        lockWaitMs: lock.waitMs ?? 0,
+        ...(lock.onWait ? { onLockWait: lock.onWait } : {}),
+      });
 }
 
 /**
@@ -69,7 +76,10 @@ export async function migrateModules(
  * embedded parts or on NATS/Redis/Postgres as the config says. Start order: shared parts, then the
  * modules in dependency order with the edge last — so the first client finds its services there.
  */
-export async function startServer(config: Config): Promise<ServerHandle> {
+export async function startServer(
+  config: Config,
+  opts: { logDestination?: NodeJS.WritableStream } = {},
+): Promise<ServerHandle> {
   const selected = selectModules(modules, config.roles);
   // The edge starts last: it is what lets clients in.
   selected.sort((a, b) => Number(a.role === "edge") - Number(b.role === "edge"));
@@ -78,7 +88,7 @@ export async function startServer(config: Config): Promise<ServerHandle> {
     serviceName: `impp-${[...roles].sort().join("-")}`,
     logLevel: config.logLevel,
     // Logs on stderr: stdout carries what the commands say to a person (serve's banner).
-    logDestination: process.stderr,
+    logDestination: opts.logDestination ?? process.stderr,
     ...(config.otlpEndpoint ? { otlpEndpoint: config.otlpEndpoint } : {}),
   });
   const log = telemetry.logger;
@@ -115,7 +125,15 @@ export async function startServer(config: Config): Promise<ServerHandle> {
     // A module that needs the store gets it, whatever other roles run here.
     let store: Store | undefined;
     if (selected.some((m) => m.needs?.store === true)) {
-      const opened = await openConfiguredStore(config);
+      // A CLI command (impp user) may hold the embedded database for a moment: wait for it, bounded.
+      const opened = await openConfiguredStore(config, {
+        waitMs: config.dataDirLockWaitMs,
+        onWait: (pid) =>
+          log.info(
+            { holderPid: pid, waitMs: config.dataDirLockWaitMs },
+            "the embedded database is held by another process: waiting for it",
+          ),
+      });
       store = opened;
       cleanup.push(() => opened.close());
       for (const { role, report } of await migrateModules(opened, selected)) {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -67,6 +68,10 @@ test("impp serve on a fresh folder: certificate made, banner says how to add a u
     assert.match(out, /No users yet/);
     assert.match(out, /impp user add/);
     assert.ok(existsSync(path.join(dataDir, "tls", "cert.pem")));
+    // The fingerprint a client shows when asking to accept the certificate.
+    const shown = /SHA-256 fingerprint: ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})/.exec(out)?.[1];
+    const cert = new X509Certificate(readFileSync(path.join(dataDir, "tls", "cert.pem")));
+    assert.equal(shown, cert.fingerprint256);
     const c = await ImppClient.connect({ host: "127.0.0.1", port, rejectUnauthorized: false });
     assert.equal((await c.ping()).isError, false);
     const http = `http://127.0.0.1:${httpPort}`;

@@ -59,19 +59,23 @@ async function banner(server: ServerHandle, config: Config): Promise<string> {
       `database: ${server.store ? (server.store.kind === "pglite" ? `embedded in ${config.dataDir}` : "PostgreSQL") : "none (no role here needs one)"}`,
   );
   if (server.edge) {
+    lines.push(`  edge id: ${server.edge.edgeId} (new on every start; prefix ${config.edgePrefix})`);
     const { plain, tls } = server.edge.ports;
     lines.push(
       `  IMPP on ${config.host}:${plain} (TLS started in-band)${tls ? `, TLS-first on ${config.host}:${tls}` : ""}`,
     );
   }
   if (server.tls) {
-    const how =
-      server.tls.source === "generated"
-        ? "generated a self-signed certificate"
-        : server.tls.source === "data-dir"
-          ? "self-signed certificate"
-          : "certificate";
+    const how = {
+      generated: "generated a self-signed certificate",
+      replaced: "replaced an outdated self-signed certificate with a new one",
+      "data-dir": "self-signed certificate",
+      files: "certificate",
+    }[server.tls.source];
     lines.push(`  TLS: ${how} at ${server.tls.certPath}`);
+    lines.push(`  TLS certificate SHA-256 fingerprint: ${server.tls.fingerprint256}`);
+    if (server.tls.source !== "files")
+      lines.push("    (clients ask to accept it on first connect: compare this fingerprint)");
   }
   if (server.http) lines.push(`  health and metrics: http://${config.host}:${server.http.port}/metrics`);
   if (server.store) {

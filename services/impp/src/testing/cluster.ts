@@ -36,6 +36,17 @@ export interface ClusterOptions {
   /** Extra node flags for server processes (e.g. --cpu-prof when profiling). */
   nodeArgs?: string[];
   /**
+   * Distributed: a command each edge process is started under (e.g. `unshare --pid --fork
+   * --mount-proc` to run it as PID 1 in its own PID namespace); it runs in its own process group,
+   * which killEdge signals as a whole.
+   */
+  edgeWrapper?: string[];
+  /**
+   * Distributed: the IMPP_EDGE_ID of every edge; `null` sets none, so each edge's prefix is the
+   * host name (as containers sharing a host would). Default: a distinct prefix per edge.
+   */
+  edgePrefix?: string | null;
+  /**
    * Fills the database before any server starts (benchmarks: many users and relations at once):
    * called with the migrated store — PGlite in the cluster's data folder, or the fresh Postgres
    * database — which is closed again before the servers open it.
@@ -57,7 +68,11 @@ async function seedWith(opts: ClusterOptions, open: () => Promise<Store>): Promi
 export interface EdgeEndpoint {
   host: string;
   port: number;
+  /** The process as this test sees it (with edgeWrapper: the wrapper). */
   pid: number;
+  /** The pid the server reported for itself (1 in its own PID namespace). */
+  ownPid: number;
+  /** The id the edge runs under (from its start-up banner). */
   edgeId: string;
 }
 
@@ -69,6 +84,8 @@ export interface Cluster {
   addUser(name: string, password: string): Promise<void>;
   /** SIGKILL (or another signal) one edge process; distributed and embedded-process only. */
   killEdge(index: number, signal?: NodeJS.Signals): Promise<void>;
+  /** Distributed: start edge `index` again with the same settings (after killEdge); edges[index] is updated. */
+  restartEdge(index: number): Promise<EdgeEndpoint>;
   /** SIGKILL the services process (auth, presence, messaging); distributed only. */
   killServices(): Promise<void>;
   /** The in-process server (embedded mode only). */
@@ -138,7 +155,15 @@ async function embeddedInProcess(
   const admin = createAccountsAdmin(server.store!, { domain: config.domain });
   return {
     mode: "embedded",
-    edges: [{ host: "127.0.0.1", port: server.edge!.ports.plain, pid: process.pid, edgeId: config.edgeId }],
+    edges: [
+      {
+        host: "127.0.0.1",
+        port: server.edge!.ports.plain,
+        pid: process.pid,
+        ownPid: process.pid,
+        edgeId: server.edge!.edgeId,
+      },
+    ],
     pids: () => [process.pid],
     addUser: (name, password) => addWith(admin, name, password),
     killEdge: async () => {
@@ -146,6 +171,9 @@ async function embeddedInProcess(
     },
     killServices: async () => {
       throw new ClusterError("NOT_SUPPORTED", "cannot kill the test's own process");
+    },
+    restartEdge: async () => {
+      throw new ClusterError("NOT_SUPPORTED", "the embedded server cannot restart its edge alone");
     },
     server,
     stop: run,
@@ -170,12 +198,12 @@ async function embeddedChild(
     IMPP_EDGE_ID: "embedded",
     ...opts.env,
   };
-  const { child, port } = await spawnOnFreePort(env, opts);
+  const { child, port, banner } = await spawnOnFreePort(env, opts);
   env.IMPP_PORT = String(port);
   cleanup.push(() => stopChild(child));
   return {
     mode: "embedded-process",
-    edges: [{ host: "127.0.0.1", port, pid: child.pid!, edgeId: "embedded" }],
+    edges: [{ host: "127.0.0.1", port, pid: child.pid!, ...banner }],
     pids: () => [child.pid!],
     // The server holds the embedded database: go through its admin endpoint, as `impp user` does.
     addUser: async (name, password) => addWith(await remoteAdmin(dataDir), name, password),
@@ -183,6 +211,9 @@ async function embeddedChild(
       child.kill(signal);
     },
     killServices: async () => {
+      throw new ClusterError("NOT_SUPPORTED", "the embedded server runs its services in the edge's process");
+    },
+    restartEdge: async () => {
       throw new ClusterError("NOT_SUPPORTED", "the embedded server runs its services in the edge's process");
     },
     server: undefined,
@@ -241,7 +272,7 @@ async function distributed(
     ...opts.env,
   };
 
-  const services = await spawnServer(
+  const { child: services } = await spawnServer(
     {
       ...shared,
       IMPP_ROLES: ROLES.filter((r) => r !== "edge").join(","),
@@ -255,16 +286,21 @@ async function distributed(
 
   const edges: EdgeEndpoint[] = [];
   const children: ChildProcess[] = [];
-  for (let i = 0; i < (opts.edges ?? 2); i++) {
-    const edgeId = `edge-${tag}-${i}`;
-    const { child, port } = await spawnOnFreePort(
-      { ...shared, IMPP_ROLES: "edge", IMPP_EDGE_ID: edgeId },
-      opts,
-    );
+  const edgeEnv = (i: number): Record<string, string> => {
+    const env: Record<string, string> = { ...shared, IMPP_ROLES: "edge" };
+    const prefix = opts.edgePrefix === undefined ? `edge-${tag}-${i}` : opts.edgePrefix;
+    if (prefix !== null) env.IMPP_EDGE_ID = prefix;
+    return env;
+  };
+  const startEdgeProcess = async (i: number): Promise<EdgeEndpoint> => {
+    const { child, port, banner } = await spawnOnFreePort(edgeEnv(i), opts, opts.edgeWrapper);
     cleanup.push(() => stopChild(child));
-    children.push(child);
-    edges.push({ host: "127.0.0.1", port, pid: child.pid!, edgeId });
-  }
+    children[i] = child;
+    const endpoint = { host: "127.0.0.1", port, pid: child.pid!, ...banner };
+    edges[i] = endpoint;
+    return endpoint;
+  };
+  for (let i = 0; i < (opts.edges ?? 2); i++) await startEdgeProcess(i);
 
   let store: Store | undefined;
   const admin = async () => {
@@ -282,9 +318,12 @@ async function distributed(
       const child = children[i];
       if (!child) throw new ClusterError("NOT_SUPPORTED", `no edge ${i}`);
       const exited = new Promise((r) => child.once("exit", r));
-      child.kill(signal);
+      // A wrapped edge is its own process group: the wrapper and the server go together.
+      if (opts.edgeWrapper) process.kill(-child.pid!, signal);
+      else child.kill(signal);
       await exited;
     },
+    restartEdge: (i) => startEdgeProcess(i),
     killServices: async () => {
       const exited = new Promise((r) => services.once("exit", r));
       services.kill("SIGKILL");
@@ -316,14 +355,20 @@ async function onFreePort<T>(start: (port: number) => Promise<T>): Promise<{ val
   }
 }
 
+interface Banner {
+  edgeId: string;
+  ownPid: number;
+}
+
 async function spawnOnFreePort(
   env: Record<string, string>,
   opts: ClusterOptions,
-): Promise<{ child: ChildProcess; port: number }> {
-  const { value: child, port } = await onFreePort((p) =>
-    spawnServer({ ...env, IMPP_PORT: String(p) }, opts.verbose, opts.nodeArgs),
+  wrapper?: string[],
+): Promise<{ child: ChildProcess; port: number; banner: Banner }> {
+  const { value, port } = await onFreePort((p) =>
+    spawnServer({ ...env, IMPP_PORT: String(p) }, opts.verbose, opts.nodeArgs, wrapper),
   );
-  return { child, port };
+  return { child: value.child, port, banner: value.banner };
 }
 
 /** Spawns `impp serve` and resolves once it has printed its start-up banner. */
@@ -331,10 +376,14 @@ async function spawnServer(
   env: Record<string, string>,
   verbose = false,
   nodeArgs: string[] = [],
-): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, BIN, "serve"], {
+  wrapper: string[] = [],
+): Promise<{ child: ChildProcess; banner: Banner }> {
+  const argv = [process.execPath, ...nodeArgs, BIN, "serve"];
+  const [cmd, ...args] = [...wrapper, ...argv];
+  const child = spawn(cmd!, args, {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
+    detached: wrapper.length > 0,
   });
   let output = "";
   await new Promise<void>((resolve, reject) => {
@@ -350,7 +399,7 @@ async function spawnServer(
     const onData = (d: Buffer) => {
       output += d.toString();
       if (verbose) process.stderr.write(d);
-      if (output.includes("impp: serving")) {
+      if (output.includes("Stop with Ctrl-C")) {
         clearTimeout(timer);
         resolve();
       }
@@ -374,14 +423,25 @@ async function spawnServer(
   child.stdout!.removeAllListeners("data");
   child.stdout!.resume();
   if (verbose) child.stdout!.on("data", (d: Buffer) => process.stderr.write(d));
-  return child;
+  const ownPid = Number(/\(pid (\d+)\)/.exec(output)?.[1] ?? child.pid);
+  const edgeId = /edge id: (\S+)/.exec(output)?.[1] ?? "";
+  return { child, banner: { edgeId, ownPid } };
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  child.kill("SIGINT");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+  // A detached child (under a wrapper) leads its own process group: signal all of it.
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      if (child.spawnargs[0] !== process.execPath) process.kill(-child.pid!, sig);
+      else child.kill(sig);
+    } catch {
+      // already gone
+    }
+  };
+  signal("SIGINT");
+  const timer = setTimeout(() => signal("SIGKILL"), 5000);
   await exited;
   clearTimeout(timer);
 }
