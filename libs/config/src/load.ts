@@ -42,6 +42,8 @@ export interface Config {
   compression: boolean;
   limits: Limits;
   heartbeat: { intervalMs: number; ttlMs: number };
+  /** Offline messages (IMPP_OFFLINE_*): per-recipient caps, retention in days (undefined = off). */
+  offline: { maxMessages: number; maxBytes: number; retentionDays: number | undefined };
   logLevel: string;
   otlpEndpoint?: string;
   /** Clients refused at DEVICE BIND (IMPP_BANNED_CLIENTS). */
@@ -172,6 +174,11 @@ export function loadConfig(
     bannedClients: read(S.bannedClients, []),
     limits,
     heartbeat,
+    offline: {
+      maxMessages: read(S.offlineMaxMessages, 10_000),
+      maxBytes: read(S.offlineMaxBytes, 64 * 1024 * 1024),
+      retentionDays: read(S.offlineRetentionDays),
+    },
     logLevel: read(S.logLevel, "info"),
     warnings: unknownVariables(env),
   };

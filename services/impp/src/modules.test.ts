@@ -23,7 +23,7 @@ test("dependencies come before the modules that use them; the store goes to the 
     for (const d of m.depends ?? [])
       assert.ok(order.indexOf(d) < order.indexOf(m.role), `${d} before ${m.role}`);
   }
-  assert.deepEqual(storeRoles, ["auth"]);
+  assert.deepEqual(storeRoles, ["auth", "messaging"]);
   // A module with tables must be given the store.
   for (const m of modules) if (m.migrations !== undefined) assert.ok(storeRoles.includes(m.role), m.role);
 });

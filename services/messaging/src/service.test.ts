@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { accountsMigrations } from "@impp/auth";
 import { createMemoryBus, decodeReply, encodeRequest, isEnvelopeError, subjects } from "@impp/bus";
 import { Family, ImTlv, TlvWriter } from "@impp/protocol";
 import { startModule } from "@impp/service-kit";
 import { fakeEdge, only, testConfig } from "@impp/service-kit/testing";
 import { createMemorySessionStore } from "@impp/sessions";
+import { openStore } from "@impp/store";
 import { createTelemetry } from "@impp/telemetry";
 import { messagingModule } from "./module.js";
 import { request } from "./test-support.js";
@@ -14,10 +16,13 @@ test("the messaging service answers MESSAGE_SEND over the bus and delivers throu
   const sessions = createMemorySessionStore();
   const telemetry = createTelemetry({ serviceName: "messaging-test", logLevel: "silent" });
   const edge = fakeEdge(bus, "edge-a");
+  const store = await openStore({ memory: true });
+  await store.migrate(accountsMigrations);
+  await store.migrate(messagingModule.migrations!);
   const service = await startModule(messagingModule, {
     bus,
     sessions,
-    store: undefined,
+    store,
     config: testConfig(),
     telemetry,
   });
@@ -55,6 +60,7 @@ test("the messaging service answers MESSAGE_SEND over the bus and delivers throu
     assert.equal(edge.received[0]!.account, "arthur");
   } finally {
     await service.stop();
+    await store.close();
     await bus.close();
     await sessions.close();
     await telemetry.shutdown();

@@ -218,7 +218,7 @@ auth,presence,messaging
 
 {{/* The roles that open the database: a pod running any of them gets IMPP_DATABASE_URL. */}}
 {{- define "impp.storeRoles" -}}
-auth
+auth,messaging
 {{- end -}}
 
 {{/* services.roles as a comma list, spaces removed. */}}
