@@ -14,8 +14,15 @@ import { FramesError, OutFrames } from "./frames.js";
 export interface DeliveryTarget {
   readonly device: string;
   readonly capabilities: readonly number[];
-  /** Writes the frames; false when the connection could not take them (closed). */
-  deliver(frames: OutFrames, closeAfter: boolean): boolean;
+  /**
+   * Writes the frames. false: the connection could not take them (closed). true, or a promise of
+   * true: delivered — a connection answers with a promise that settles once the kernel took the
+   * bytes (true) or the connection closed first (false), because bytes in the process's output
+   * buffer are not delivered: they die with the connection or the process.
+   */
+  deliver(frames: OutFrames, closeAfter: boolean): boolean | Promise<boolean>;
+  /** The flush deadline passed with the frames still not taken: close it as a slow reader. */
+  cutOff?(): void;
 }
 
 /** Bound connections by account: a delivery touches only its account's connections, never a scan of all. */
@@ -62,36 +69,72 @@ export type DeliveryOutcome =
   | { readonly ok: true; readonly delivered: number }
   | { readonly ok: false; readonly reason: string };
 
-/** Writes one delivery to the matching connections. */
-export function deliver(env: DeliveryEnvelope, index: AccountIndex<DeliveryTarget>): DeliveryOutcome {
+/**
+ * Writes one delivery to the matching connections and counts those that took it. A connection
+ * whose kernel has not taken the frames within `flushTimeoutMs` is cut off as a slow reader and
+ * not counted: the sender's service then stores the message offline, and since the connection is
+ * gone the frames can no longer arrive as well.
+ */
+export function deliver(
+  env: DeliveryEnvelope,
+  index: AccountIndex<DeliveryTarget>,
+  flushTimeoutMs = 1000,
+): DeliveryOutcome | Promise<DeliveryOutcome> {
   const frames = OutFrames.parse(env.frames);
   if (frames instanceof FramesError) return { ok: false, reason: frames.message };
   const conns = index.get(env.account);
   if (conns === undefined) return { ok: true, delivered: 0 };
   let delivered = 0;
+  let waiting: Array<{ target: DeliveryTarget; taken: Promise<boolean>; settled: boolean }> | undefined;
   // A copy: closeAfter (or a slow reader) may take a connection out of the list while we iterate.
   for (const c of conns.length === 1 ? conns : [...conns]) {
     if (!matchesFilter(c, env.filter, env.device, env.capability)) continue;
-    if (c.deliver(frames, env.closeAfter)) delivered++;
+    const r = c.deliver(frames, env.closeAfter);
+    if (r === true) delivered++;
+    else if (r !== false) {
+      const w = { target: c, taken: r, settled: false };
+      r.then(() => {
+        w.settled = true;
+      });
+      if (waiting === undefined) waiting = [w];
+      else waiting.push(w);
+    }
   }
-  return { ok: true, delivered };
+  if (waiting === undefined) return { ok: true, delivered };
+  const all = waiting;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      for (const w of all) if (!w.settled) w.target.cutOff?.();
+    }, flushTimeoutMs);
+    void Promise.all(all.map((w) => w.taken)).then((taken) => {
+      clearTimeout(timer);
+      for (const t of taken) if (t) delivered++;
+      resolve({ ok: true, delivered });
+    });
+  });
 }
 
-/** The bus handler for subjects.edge(edgeId). An undecodable delivery is acknowledged with 0. */
+/**
+ * The bus handler for subjects.edge(edgeId): acknowledges how many connections took the delivery
+ * (the kernel has the bytes). An undecodable delivery is acknowledged with 0.
+ */
 export function handleDeliveryMessage(
   msg: BusMessage,
   index: AccountIndex<DeliveryTarget>,
   onBad: (reason: string) => void,
-): number {
+  flushTimeoutMs?: number,
+): number | Promise<number> {
   const env = decodeDelivery(msg.data);
-  let delivered = 0;
-  if (isEnvelopeError(env)) {
-    onBad(env.message);
-  } else {
-    const out = deliver(env, index);
+  const answer = (out: DeliveryOutcome): number => {
+    let delivered = 0;
     if (out.ok) delivered = out.delivered;
     else onBad(out.reason);
+    msg.respond(encodeDeliveryAck({ delivered }));
+    return delivered;
+  };
+  if (isEnvelopeError(env)) {
+    return answer({ ok: false, reason: env.message });
   }
-  msg.respond(encodeDeliveryAck({ delivered }));
-  return delivered;
+  const out = deliver(env, index, flushTimeoutMs);
+  return out instanceof Promise ? out.then(answer) : answer(out);
 }

@@ -4,7 +4,7 @@ import type net from "node:net";
 import tls from "node:tls";
 import { type Bus, type Subscription, subjects } from "@impp/bus";
 import type { Config } from "@impp/config";
-import { publishEvent } from "@impp/service-kit";
+import { deliveryTimeout, publishEvent } from "@impp/service-kit";
 import type { SessionStore } from "@impp/sessions";
 import { extractContext, SpanKind, type Telemetry } from "@impp/telemetry";
 import { Connection, type ConnectionHost } from "./connection.js";
@@ -122,6 +122,9 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
   }, config.heartbeat.intervalMs);
   heartbeat.unref();
 
+  // A delivery is acked once the kernel took it; a connection that cannot take it within half of
+  // what the sending service waits for the ack is cut off as a slow reader (architecture.md).
+  const flushTimeoutMs = Math.max(25, Math.floor(deliveryTimeout(config) / 2));
   // A span per delivery, child of the sending service's span: one trace covers edge → service → edge.
   const deliveries: Subscription = bus.subscribe(subjects.edge(edgeId), (msg) => {
     const span = telemetry.tracer.startSpan(
@@ -129,11 +132,20 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
       { kind: SpanKind.CONSUMER },
       extractContext(msg.headers),
     );
-    const delivered = handleDeliveryMessage(msg, index as AccountIndex<DeliveryTarget>, (reason) => {
-      logger.warn({ reason }, "bad delivery");
-    });
-    span.setAttribute("impp.delivered", delivered);
-    span.end();
+    const delivered = handleDeliveryMessage(
+      msg,
+      index as AccountIndex<DeliveryTarget>,
+      (reason) => {
+        logger.warn({ reason }, "bad delivery");
+      },
+      flushTimeoutMs,
+    );
+    const done = (n: number) => {
+      span.setAttribute("impp.delivered", n);
+      span.end();
+    };
+    if (typeof delivered === "number") done(delivered);
+    else void delivered.then(done);
   });
 
   const sweeper = new Sweeper(

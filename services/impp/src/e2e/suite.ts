@@ -458,6 +458,46 @@ export function endToEndSuite(mode: ClusterMode): void {
         assert.equal(err?.errorCode, GlobalError.INVALID_TLV_LENGTH);
         await stillServing();
       });
+
+      test("written is not delivered: a recipient that stops reading loses no acknowledged IM", async (t) => {
+        const alice = await newUser("flood");
+        const bob = await newUser("sleepy");
+        const a = await login(alice, 0);
+        const b = await login(bob, 1);
+        const received: string[] = [];
+        b.on("frame", (f) => {
+          if (isIm(f)) received.push(f.tlvs.first(ImTlv.MESSAGE_ID)!.toString("hex"));
+        });
+        b.pause();
+        const chunk = randomBytes(4096);
+        const ok: string[] = [];
+        let refused = 0;
+        for (let i = 0; i < 1500; i++) {
+          const id = Buffer.alloc(4);
+          id.writeUInt32BE(i);
+          const res = await a.sendIm(bob, "", { chunk, messageId: id });
+          if (res.isError) refused++;
+          else ok.push(id.toString("hex"));
+        }
+        b.resume();
+        const closed = await b.waitClosed();
+        assert.equal(closed.initiator, "server", "bob was cut off as a slow reader");
+        // Bob comes back and takes what was stored.
+        const again = await login(bob, 0, { deviceName: "again" });
+        const stored = await takeOffline(again);
+        const got = new Set([...received, ...stored]);
+        const lost = ok.filter((id) => !got.has(id));
+        const both = received.filter((id) => stored.includes(id)).length;
+        t.diagnostic(
+          `sent 1500, ok ${ok.length}, refused ${refused}, delivered ${received.length}, stored ${stored.length}, delivered and stored ${both}, lost ${lost.length}`,
+        );
+        assert.deepEqual(lost, [], "every acknowledged message was received or stored");
+        assert.equal(new Set(received).size, received.length, "nothing delivered twice");
+        assert.equal(new Set(stored).size, stored.length, "nothing stored twice");
+        assert.ok(stored.length > 0, "the slow reader's backlog went to the store");
+        // (Not the bystander: this test runs longer than the suite's idle timeout.)
+        assert.equal((await a.ping()).isError, false, "the sender is still served");
+      });
     });
 
     if (mode === "distributed") {
