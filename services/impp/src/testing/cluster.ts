@@ -54,6 +54,11 @@ export interface Cluster {
   killEdge(index: number, signal?: NodeJS.Signals): Promise<void>;
   /** SIGKILL the services process (auth, presence, messaging); distributed only. */
   killServices(): Promise<void>;
+  /**
+   * Starts a killed edge process again with the same settings, port and data folder (embedded-process:
+   * the whole server, on the same PGlite folder); distributed and embedded-process only.
+   */
+  restartEdge(index: number): Promise<void>;
   /** The in-process server (embedded mode only). */
   readonly server: ServerHandle | undefined;
   stop(): Promise<void>;
@@ -129,6 +134,9 @@ async function embeddedInProcess(
     killServices: async () => {
       throw new ClusterError("NOT_SUPPORTED", "cannot kill the test's own process");
     },
+    restartEdge: async () => {
+      throw new ClusterError("NOT_SUPPORTED", "cannot restart the test's own process");
+    },
     server,
     stop: run,
   };
@@ -152,20 +160,30 @@ async function embeddedChild(
     IMPP_EDGE_ID: "embedded",
     ...opts.env,
   };
-  const { child, port } = await spawnOnFreePort(env, opts);
+  const started = await spawnOnFreePort(env, opts);
+  let child = started.child;
+  const port = started.port;
   env.IMPP_PORT = String(port);
   cleanup.push(() => stopChild(child));
+  const edges = [{ host: "127.0.0.1", port, pid: child.pid!, edgeId: "embedded" }];
   return {
     mode: "embedded-process",
-    edges: [{ host: "127.0.0.1", port, pid: child.pid!, edgeId: "embedded" }],
+    edges,
     pids: () => [child.pid!],
     // The server holds the embedded database: go through its admin endpoint, as `impp user` does.
     addUser: async (name, password) => addWith(await remoteAdmin(dataDir), name, password),
     killEdge: async (_i, signal = "SIGKILL") => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
       child.kill(signal);
+      await exited;
     },
     killServices: async () => {
       throw new ClusterError("NOT_SUPPORTED", "the embedded server runs its services in the edge's process");
+    },
+    restartEdge: async () => {
+      child = await spawnServer(env, opts.verbose, opts.nodeArgs);
+      edges[0]!.pid = child.pid!;
     },
     server: undefined,
     stop: run,
@@ -221,28 +239,25 @@ async function distributed(
     ...opts.env,
   };
 
-  const services = await spawnServer(
-    {
-      ...shared,
-      IMPP_ROLES: ROLES.filter((r) => r !== "edge").join(","),
-      IMPP_EDGE_ID: `svc-${tag}`,
-      IMPP_PORT: String(await freePort()),
-    },
-    opts.verbose,
-    opts.nodeArgs,
-  );
+  const servicesEnv = {
+    ...shared,
+    IMPP_ROLES: ROLES.filter((r) => r !== "edge").join(","),
+    IMPP_EDGE_ID: `svc-${tag}`,
+    IMPP_PORT: String(await freePort()),
+  };
+  const services = await spawnServer(servicesEnv, opts.verbose, opts.nodeArgs);
   cleanup.push(() => stopChild(services));
 
   const edges: EdgeEndpoint[] = [];
   const children: ChildProcess[] = [];
+  const edgeEnvs: Record<string, string>[] = [];
   for (let i = 0; i < (opts.edges ?? 2); i++) {
     const edgeId = `edge-${tag}-${i}`;
-    const { child, port } = await spawnOnFreePort(
-      { ...shared, IMPP_ROLES: "edge", IMPP_EDGE_ID: edgeId },
-      opts,
-    );
-    cleanup.push(() => stopChild(child));
+    const edgeEnv = { ...shared, IMPP_ROLES: "edge", IMPP_EDGE_ID: edgeId };
+    const { child, port } = await spawnOnFreePort(edgeEnv, opts);
+    cleanup.push(() => stopChild(children[i]!));
     children.push(child);
+    edgeEnvs.push({ ...edgeEnv, IMPP_PORT: String(port) });
     edges.push({ host: "127.0.0.1", port, pid: child.pid!, edgeId });
   }
 
@@ -269,6 +284,13 @@ async function distributed(
       const exited = new Promise((r) => services.once("exit", r));
       services.kill("SIGKILL");
       await exited;
+    },
+    restartEdge: async (i) => {
+      const edgeEnv = edgeEnvs[i];
+      if (!edgeEnv) throw new ClusterError("NOT_SUPPORTED", `no edge ${i}`);
+      const child = await spawnServer(edgeEnv, opts.verbose, opts.nodeArgs);
+      children[i] = child;
+      edges[i]!.pid = child.pid!;
     },
     server: undefined,
     stop: run,
