@@ -63,6 +63,7 @@ describe("loadConfig defaults", () => {
         tlsHandshakeTimeoutMs: 10000,
       },
       heartbeat: { intervalMs: 2000, ttlMs: 10000 },
+      offline: { maxMessages: 10000, maxBytes: 64 * 1024 * 1024, retentionDays: undefined },
       logLevel: "info",
       warnings: [],
     });
@@ -130,6 +131,9 @@ describe("loadConfig parses every variable", () => {
       IMPP_TLS_HANDSHAKE_TIMEOUT_MS: "3000",
       IMPP_EDGE_HEARTBEAT_MS: "500",
       IMPP_EDGE_TTL_MS: "1500",
+      IMPP_OFFLINE_MAX_MESSAGES: "500",
+      IMPP_OFFLINE_MAX_BYTES: "1048576",
+      IMPP_OFFLINE_RETENTION_DAYS: "30",
       IMPP_LOG_LEVEL: "DEBUG",
       OTEL_EXPORTER_OTLP_ENDPOINT: "http://jaeger:4318",
     });
@@ -168,6 +172,7 @@ describe("loadConfig parses every variable", () => {
         tlsHandshakeTimeoutMs: 3000,
       },
       heartbeat: { intervalMs: 500, ttlMs: 1500 },
+      offline: { maxMessages: 500, maxBytes: 1048576, retentionDays: 30 },
       logLevel: "debug",
       otlpEndpoint: "http://jaeger:4318",
       warnings: [],
