@@ -52,6 +52,8 @@ export interface Config {
   compression: boolean;
   limits: Limits;
   heartbeat: { intervalMs: number; ttlMs: number };
+  /** Offline messages (IMPP_OFFLINE_*): per-recipient caps, retention in days (undefined = off). */
+  offline: { maxMessages: number; maxBytes: number; retentionDays: number | undefined };
   logLevel: string;
   /** IMPP_LOG_BODIES: message bodies in the trace-level frame log. */
   logBodies: boolean;
@@ -205,6 +207,11 @@ export function loadConfig(
     bannedClients: read(S.bannedClients, []),
     limits,
     heartbeat,
+    offline: {
+      maxMessages: read(S.offlineMaxMessages, 10_000),
+      maxBytes: read(S.offlineMaxBytes, 64 * 1024 * 1024),
+      retentionDays: read(S.offlineRetentionDays),
+    },
     logLevel: read(S.logLevel, "info"),
     logBodies: read(S.logBodies, false),
     logRepeatsPerMinute: read(S.logRepeatsPerMinute, 20),

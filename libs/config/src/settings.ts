@@ -286,6 +286,30 @@ export const S = {
     description: "A TLS handshake not finished within this time closes the connection.",
     parse: ms(100, 10 * MINUTE),
   },
+  offlineMaxMessages: {
+    name: "IMPP_OFFLINE_MAX_MESSAGES",
+    default: "10000",
+    group: "Offline messages",
+    description:
+      "Stored offline messages one recipient may have; past it a message to them is refused with SERVICE_UNAVAILABLE (nothing is dropped).",
+    parse: integer(1, 10_000_000),
+  },
+  offlineMaxBytes: {
+    name: "IMPP_OFFLINE_MAX_BYTES",
+    default: "67108864",
+    group: "Offline messages",
+    description:
+      "Bytes of stored MESSAGE_CHUNKs one recipient may have; past it a message to them is refused with SERVICE_UNAVAILABLE.",
+    parse: integer(65536, 1024 * 1024 * 1024 * 1024),
+  },
+  offlineRetentionDays: {
+    name: "IMPP_OFFLINE_RETENTION_DAYS",
+    default: undefined,
+    group: "Offline messages",
+    description:
+      "Stored offline messages older than this many days are deleted (checked hourly); unset = kept until the recipient deletes them or the account is removed.",
+    parse: integer(1, 36500),
+  },
   heartbeatIntervalMs: {
     name: "IMPP_EDGE_HEARTBEAT_MS",
     default: "2000",

@@ -502,12 +502,38 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
 
   // ------------------------------------------------------------------ output
 
-  /** DeliveryTarget: frames from a service for this account. */
-  deliver(frames: OutFrames, closeAfter: boolean): boolean {
+  /**
+   * Deliveries written but not yet taken by the kernel: settled false if the connection closes first.
+   * Null while there are none (an idle connection allocates nothing).
+   */
+  private untaken: Set<(taken: boolean) => void> | null = null;
+
+  /**
+   * DeliveryTarget: frames from a service for this account. Delivered means the kernel took the
+   * bytes (the write callback), not that they sit in this process's output buffer: those die with
+   * the connection (slow reader, drain, shutdown) or the process (kill -9).
+   */
+  deliver(frames: OutFrames, closeAfter: boolean): boolean | Promise<boolean> {
     if (this.closed || this.ending) return false;
-    if (!this.writeOut(frames)) return false;
-    if (closeAfter) this.closeAfterFlush(CloseReason.SERVER_CLOSE);
-    return true;
+    return new Promise<boolean>((resolve) => {
+      let done = false;
+      const settle = (taken: boolean) => {
+        if (done) return;
+        done = true;
+        this.untaken?.delete(settle);
+        resolve(taken);
+      };
+      if (this.untaken === null) this.untaken = new Set();
+      this.untaken.add(settle);
+      const written = this.writeOut(frames, (err) => settle(err == null));
+      if (!written) settle(false);
+      else if (closeAfter) this.closeAfterFlush(CloseReason.SERVER_CLOSE);
+    });
+  }
+
+  /** DeliveryTarget: a delivery was not taken within the flush deadline. */
+  cutOff(): void {
+    this.close(CloseReason.SLOW_READER);
   }
 
   /** A complete uncompressed message (the drain notice); compressed here when the session is. */
@@ -517,10 +543,10 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
     return this.writeOut(frames);
   }
 
-  private writeOut(frames: OutFrames): boolean {
+  private writeOut(frames: OutFrames, taken?: (err?: Error | null) => void): boolean {
     for (const f of frames.families) this.host.counters.frameOut(f);
     if (this.host.frameLog !== undefined) this.host.frameLog.framesOut(this, frames.bytes);
-    return this.write(this.compression ? frames.compressed() : frames.bytes);
+    return this.write(this.compression ? frames.compressed() : frames.bytes, taken);
   }
 
   private sendMessage(h: FrameHeader, w: TlvWriter): void {
@@ -567,7 +593,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
   }
 
   /** False when the connection is gone or was just closed as a slow reader. */
-  private write(data: Uint8Array): boolean {
+  private write(data: Uint8Array, taken?: (err?: Error | null) => void): boolean {
     if (this.closed || this.ending) return false;
     // Writes made in one tick (a response and indications, several deliveries) leave as one
     // writev: one TLS record and one syscall instead of one each.
@@ -576,7 +602,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
       this.socket.cork();
       process.nextTick(Connection.uncorkLater, this);
     }
-    this.socket.write(data);
+    this.socket.write(data, taken);
     this.host.counters.bytesOut(data.length);
     // Checked on every write, so a reader that stopped reading is cut off before its backlog grows
     // past the limit by more than one write — the sweeper alone would let it grow for a whole interval.
@@ -713,6 +739,10 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
     this.closeReason = reason;
     this.fifo.close();
     this.plainChunks = null;
+    // Whatever the kernel had not taken is lost with the socket: those deliveries were not made.
+    const untaken = this.untaken;
+    this.untaken = null;
+    if (untaken !== null) for (const settle of untaken) settle(false);
     this.host.closed(this, reason);
   }
 }

@@ -42,7 +42,7 @@ describe("matchesFilter", () => {
 });
 
 describe("AccountIndex and deliver", () => {
-  test("writes only to the account's matching connections and counts them", () => {
+  test("writes only to the account's matching connections and counts them", async () => {
     const index = new AccountIndex<DeliveryTarget>();
     const laptop = new Target("laptop", [1]);
     const phone = new Target("phone", [1, 2]);
@@ -60,27 +60,30 @@ describe("AccountIndex and deliver", () => {
       closeAfter: false,
       frames,
     };
-    assert.deepEqual(deliver(env, index), { ok: true, delivered: 1 });
+    assert.deepEqual(await deliver(env, index), { ok: true, delivered: 1 });
     assert.equal(laptop.got.length, 0);
     assert.equal(phone.got.length, 1);
     assert.equal(other.got.length, 0);
-    assert.deepEqual(deliver({ ...env, filter: DeliveryFilter.ALL, device: "", capability: 2 }, index), {
-      ok: true,
-      delivered: 1,
-    });
-    assert.deepEqual(deliver({ ...env, account: "nobody" }, index), { ok: true, delivered: 0 });
-    assert.deepEqual(deliver({ ...env, filter: DeliveryFilter.ONLY_DEVICE, closeAfter: true }, index), {
+    assert.deepEqual(
+      await deliver({ ...env, filter: DeliveryFilter.ALL, device: "", capability: 2 }, index),
+      {
+        ok: true,
+        delivered: 1,
+      },
+    );
+    assert.deepEqual(await deliver({ ...env, account: "nobody" }, index), { ok: true, delivered: 0 });
+    assert.deepEqual(await deliver({ ...env, filter: DeliveryFilter.ONLY_DEVICE, closeAfter: true }, index), {
       ok: true,
       delivered: 1,
     });
     assert.equal(laptop.closedAfter, true);
   });
 
-  test("bad frames are refused, not written", () => {
+  test("bad frames are refused, not written", async () => {
     const index = new AccountIndex<DeliveryTarget>();
     const t = new Target("d", []);
     index.add("a", t);
-    const out = deliver(
+    const out = await deliver(
       {
         account: "a",
         filter: 0,
@@ -107,5 +110,47 @@ describe("AccountIndex and deliver", () => {
     index.remove("a", "c2");
     assert.equal(index.get("a"), undefined);
     assert.equal(index.size, 0);
+  });
+});
+
+describe("a delivery is acknowledged once the kernel took it", () => {
+  class Slow implements DeliveryTarget {
+    readonly device = "slow";
+    readonly capabilities = [1];
+    cut = false;
+    resolveTaken: ((ok: boolean) => void) | undefined;
+    constructor(private readonly takes: boolean | "never") {}
+    deliver(): Promise<boolean> {
+      return new Promise((resolve) => {
+        this.resolveTaken = resolve;
+        if (this.takes !== "never") setImmediate(() => resolve(this.takes as boolean));
+      });
+    }
+    cutOff(): void {
+      this.cut = true;
+      this.resolveTaken?.(false);
+    }
+  }
+  const env = {
+    account: "tricia",
+    filter: DeliveryFilter.ALL,
+    device: "",
+    capability: 1,
+    closeAfter: false,
+    frames,
+  };
+
+  test("taken counts, closed first does not, and one that never takes it is cut off at the deadline", async () => {
+    const index = new AccountIndex<DeliveryTarget>();
+    const taken = new Slow(true);
+    const closed = new Slow(false);
+    const stuck = new Slow("never");
+    index.add("tricia", taken);
+    index.add("tricia", closed);
+    index.add("tricia", stuck);
+    assert.deepEqual(await deliver(env, index, 30), { ok: true, delivered: 1 });
+    assert.equal(stuck.cut, true, "the slow reader was cut off");
+    assert.equal(taken.cut, false);
+    assert.equal(closed.cut, false);
   });
 });

@@ -14,8 +14,15 @@ import { FramesError, OutFrames } from "./frames.js";
 export interface DeliveryTarget {
   readonly device: string;
   readonly capabilities: readonly number[];
-  /** Writes the frames; false when the connection could not take them (closed). */
-  deliver(frames: OutFrames, closeAfter: boolean): boolean;
+  /**
+   * Writes the frames. false: the connection could not take them (closed). true, or a promise of
+   * true: delivered — a connection answers with a promise that settles once the kernel took the
+   * bytes (true) or the connection closed first (false), because bytes in the process's output
+   * buffer are not delivered: they die with the connection or the process.
+   */
+  deliver(frames: OutFrames, closeAfter: boolean): boolean | Promise<boolean>;
+  /** The flush deadline passed with the frames still not taken: close it as a slow reader. */
+  cutOff?(): void;
 }
 
 /** Bound connections by account: a delivery touches only its account's connections, never a scan of all. */
@@ -62,14 +69,47 @@ export type DeliveryOutcome =
   | { readonly ok: true; readonly delivered: number }
   | { readonly ok: false; readonly reason: string };
 
-/** Writes one delivery to the matching connections. */
-export function deliver(env: DeliveryEnvelope, index: AccountIndex<DeliveryTarget>): DeliveryOutcome {
+/**
+ * Writes one delivery to the matching connections and counts those that took it. A connection
+ * whose kernel has not taken the frames within `flushTimeoutMs` is cut off as a slow reader and
+ * not counted: the sender's service then stores the message offline, and since the connection is
+ * gone the frames can no longer arrive as well.
+ */
+export function deliver(
+  env: DeliveryEnvelope,
+  index: AccountIndex<DeliveryTarget>,
+  flushTimeoutMs = 1000,
+): DeliveryOutcome | Promise<DeliveryOutcome> {
   const frames = OutFrames.parse(env.frames);
   if (frames instanceof FramesError) return { ok: false, reason: frames.message };
-  let delivered = deliverToAccount(env, env.account, frames, index);
-  if (env.others !== undefined)
-    for (const a of env.others) delivered += deliverToAccount(env, a, frames, index);
-  return { ok: true, delivered };
+  const tally: Tally = { delivered: 0, waiting: undefined };
+  deliverToAccount(env, env.account, frames, index, tally);
+  if (env.others !== undefined) for (const a of env.others) deliverToAccount(env, a, frames, index, tally);
+  const { waiting } = tally;
+  let { delivered } = tally;
+  if (waiting === undefined) return { ok: true, delivered };
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      for (const w of waiting) if (!w.settled) w.target.cutOff?.();
+    }, flushTimeoutMs);
+    void Promise.all(waiting.map((w) => w.taken)).then((taken) => {
+      clearTimeout(timer);
+      for (const t of taken) if (t) delivered++;
+      resolve({ ok: true, delivered });
+    });
+  });
+}
+
+interface Waiting {
+  target: DeliveryTarget;
+  taken: Promise<boolean>;
+  settled: boolean;
+}
+
+interface Tally {
+  delivered: number;
+  /** Writes the kernel has not taken yet (the ack waits for them). */
+  waiting: Waiting[] | undefined;
 }
 
 function deliverToAccount(
@@ -77,33 +117,47 @@ function deliverToAccount(
   account: string,
   frames: OutFrames,
   index: AccountIndex<DeliveryTarget>,
-): number {
+  tally: Tally,
+): void {
   const conns = index.get(account);
-  if (conns === undefined) return 0;
-  let delivered = 0;
+  if (conns === undefined) return;
   // A copy: closeAfter (or a slow reader) may take a connection out of the list while we iterate.
   for (const c of conns.length === 1 ? conns : [...conns]) {
     if (!matchesFilter(c, env.filter, env.device, env.capability)) continue;
-    if (c.deliver(frames, env.closeAfter)) delivered++;
+    const r = c.deliver(frames, env.closeAfter);
+    if (r === true) tally.delivered++;
+    else if (r !== false) {
+      const w: Waiting = { target: c, taken: r, settled: false };
+      void r.then(() => {
+        w.settled = true;
+      });
+      if (tally.waiting === undefined) tally.waiting = [w];
+      else tally.waiting.push(w);
+    }
   }
-  return delivered;
 }
 
-/** The bus handler for subjects.edge(edgeId). An undecodable delivery is acknowledged with 0. */
+/**
+ * The bus handler for subjects.edge(edgeId): acknowledges how many connections took the delivery
+ * (the kernel has the bytes). An undecodable delivery is acknowledged with 0.
+ */
 export function handleDeliveryMessage(
   msg: BusMessage,
   index: AccountIndex<DeliveryTarget>,
   onBad: (reason: string) => void,
-): number {
+  flushTimeoutMs?: number,
+): number | Promise<number> {
   const env = decodeDelivery(msg.data);
-  let delivered = 0;
-  if (isEnvelopeError(env)) {
-    onBad(env.message);
-  } else {
-    const out = deliver(env, index);
+  const answer = (out: DeliveryOutcome): number => {
+    let delivered = 0;
     if (out.ok) delivered = out.delivered;
     else onBad(out.reason);
+    msg.respond(encodeDeliveryAck({ delivered }));
+    return delivered;
+  };
+  if (isEnvelopeError(env)) {
+    return answer({ ok: false, reason: env.message });
   }
-  msg.respond(encodeDeliveryAck({ delivered }));
-  return delivered;
+  const out = deliver(env, index, flushTimeoutMs);
+  return out instanceof Promise ? out.then(answer) : answer(out);
 }

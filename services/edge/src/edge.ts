@@ -4,7 +4,7 @@ import type net from "node:net";
 import tls from "node:tls";
 import { type Bus, encodeDeliveryAck, type Subscription, subjects } from "@impp/bus";
 import type { Config } from "@impp/config";
-import { publishEvent } from "@impp/service-kit";
+import { deliveryTimeout, publishEvent } from "@impp/service-kit";
 import type { SessionStore } from "@impp/sessions";
 import { extractContext, RepeatLimiter, SpanKind, type Telemetry } from "@impp/telemetry";
 import { Connection, type ConnectionHost } from "./connection.js";
@@ -134,6 +134,9 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
     }
   };
 
+  // A delivery is acked once the kernel took it; a connection that cannot take it within half of
+  // what the sending service waits for the ack is cut off as a slow reader (architecture.md).
+  const flushTimeoutMs = Math.max(25, Math.floor(deliveryTimeout(config) / 2));
   // A span per delivery, child of the sending service's span: one trace covers edge → service → edge.
   // Subscribed before the first heartbeat: an edge that is registered answers on its subject, so a
   // starting sibling's probe (incarnations.ts) never mistakes it for a dead one.
@@ -147,11 +150,20 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
       { kind: SpanKind.CONSUMER },
       extractContext(msg.headers),
     );
-    const delivered = handleDeliveryMessage(msg, index as AccountIndex<DeliveryTarget>, (reason) => {
-      logger.warn({ reason }, "bad delivery");
-    });
-    span.setAttribute("impp.delivered", delivered);
-    span.end();
+    const delivered = handleDeliveryMessage(
+      msg,
+      index as AccountIndex<DeliveryTarget>,
+      (reason) => {
+        logger.warn({ reason }, "bad delivery");
+      },
+      flushTimeoutMs,
+    );
+    const done = (n: number) => {
+      span.setAttribute("impp.delivered", n);
+      span.end();
+    };
+    if (typeof delivered === "number") done(delivered);
+    else void delivered.then(done);
   });
 
   // Edges must heartbeat before any device is bound on them.

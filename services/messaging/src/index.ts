@@ -2,6 +2,24 @@
 // the sender's other devices.
 export { messagingModule } from "./module.js";
 export {
+  createOffline,
+  isStorable,
+  type Offline,
+  type OfflineOptions,
+  offlineDeleteShape,
+  offlineRoutes,
+  offlineTuple,
+} from "./offline.js";
+export {
+  createOfflineRepository,
+  type OfflineLimits,
+  type OfflineMessage,
+  type OfflineRepository,
+  type OfflineTables,
+  offlineMigrations,
+  type StoreOutcome,
+} from "./offline-store.js";
+export {
   imRoutes,
   MAX_CAPABILITY,
   MAX_MESSAGE_CHUNK_BYTES,

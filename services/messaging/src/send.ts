@@ -19,6 +19,7 @@ import {
 } from "@impp/service-kit";
 import type { DeviceRecord, SessionStore } from "@impp/sessions";
 import type { Telemetry } from "@impp/telemetry";
+import { fitsInResponse, isStorable, type Offline, offlineRoutes } from "./offline.js";
 
 /** §4.4 [decision]: MESSAGE_ID is opaque, 1–16 bytes. */
 export const MAX_MESSAGE_ID_BYTES = 16;
@@ -36,6 +37,8 @@ export interface MessagingDeps {
   relations: RelationsCache;
   config: Pick<Config, "domain" | "limits">;
   telemetry?: Telemetry;
+  /** The offline store; without it nothing is stored and an undelivered message is SERVICE_UNAVAILABLE. */
+  offline?: Offline;
   /** Server clock in ms (tests); default Date.now. */
   now?: () => number;
   /** How long to wait for an edge's ack. Default: half the edge's request timeout, at most 2 s. */
@@ -108,6 +111,44 @@ function logFailures(deps: MessagingDeps, outcomes: readonly DeliveryOutcome[], 
   return delivered;
 }
 
+/**
+ * Stores a message nobody capable got (store before ok, §4.4). The answer: the TIMESTAMP it is
+ * stored under, or the error for the sender. TYPING is not stored: it is answered as sent.
+ */
+async function storeOffline(
+  deps: MessagingDeps,
+  from: string,
+  m: Message,
+  timestamp: number,
+): Promise<{ timestamp: number; stored: boolean } | { error: number }> {
+  if (!isStorable(m.capability)) return { timestamp, stored: false };
+  const offline = deps.offline;
+  if (offline === undefined) return { error: GlobalError.SERVICE_UNAVAILABLE };
+  const msg = {
+    from,
+    to: m.to,
+    capability: m.capability,
+    messageId: m.messageId,
+    messageSize: m.messageSize,
+    chunk: m.chunk,
+    createdAt: m.createdAt,
+    timestamp,
+  };
+  // Too big to ever come back in one OFFLINE_MESSAGES_GET response (a small IMPP_MAX_BLOCK).
+  if (!fitsInResponse(msg, deps.config.limits.maxBlockSize))
+    return { error: GlobalError.SERVICE_UNAVAILABLE };
+  const out = await offline.store(msg);
+  if (out.ok) {
+    deps.telemetry?.metrics.deliveries.inc({ result: out.duplicate ? "stored_duplicate" : "stored" });
+    return { timestamp: out.timestamp, stored: true };
+  }
+  deps.telemetry?.metrics.deliveries.inc({ result: `offline_${out.reason}` });
+  // No such account: the TO is not a valid value. Over the recipient's cap: refused, nothing dropped.
+  return {
+    error: out.reason === "no_account" ? GlobalError.INVALID_TLV_VALUE : GlobalError.SERVICE_UNAVAILABLE,
+  };
+}
+
 async function messageSend(req: Request<typeof messageSendShape>, deps: MessagingDeps): Promise<Outcome> {
   const env = req.envelope;
   const m = req.fields;
@@ -134,7 +175,9 @@ async function messageSend(req: Request<typeof messageSendShape>, deps: Messagin
   const copies = self ? [] : (lists[1] ?? []).filter(capable);
   if (recipients.length === 0) {
     deps.telemetry?.metrics.deliveries.inc({ result: "no_device" });
-    return errorReply(env, GlobalError.SERVICE_UNAVAILABLE);
+    const stored = await storeOffline(deps, from, m, timestamp);
+    if ("error" in stored) return errorReply(env, stored.error);
+    return answer(deps, env, m, from, stored.stored ? copies : [], stored.timestamp);
   }
 
   const frames = indication(from, m, timestamp);
@@ -144,31 +187,45 @@ async function messageSend(req: Request<typeof messageSendShape>, deps: Messagin
     "message",
   );
   if (delivered === 0) {
-    // Every recipient device left between the read and the delivery. Offline storage comes later;
-    // until then the sender must not hear ok for a message nobody got.
+    // The bounce path: every recipient device left between the read and the delivery (or its edge
+    // died, or did not ack in time). The message goes to the offline store instead.
     deps.telemetry?.metrics.deliveries.inc({ result: "not_delivered" });
-    return errorReply(env, GlobalError.SERVICE_UNAVAILABLE);
+    const stored = await storeOffline(deps, from, m, timestamp);
+    if ("error" in stored) return errorReply(env, stored.error);
+    return answer(deps, env, m, from, stored.stored ? copies : [], stored.timestamp);
   }
   deps.telemetry?.metrics.deliveries.inc({ result: "online" });
+  return answer(deps, env, m, from, copies, timestamp, frames);
+}
+
+/**
+ * The sender's response, and the copies to the sender's other devices — only for a message that was
+ * delivered or stored, so nobody sees a message whose sending failed; after the response, which need
+ * not wait for them. Their failures are logged, not the sender's problem.
+ */
+function answer(
+  deps: MessagingDeps,
+  env: Request<typeof messageSendShape>["envelope"],
+  m: Message,
+  from: string,
+  copies: readonly DeviceRecord[],
+  timestamp: number,
+  frames?: Buffer,
+): Outcome {
   const body = new TlvWriter(48).bytes(ImTlv.MESSAGE_ID, m.messageId).u64(ImTlv.TIMESTAMP, timestamp);
   const reply = { actions: 0, frames: responseFrame(env, body) };
   if (copies.length === 0) return reply;
-  // Copies only once the recipient has it, so the sender's other devices never show a message whose
-  // sending failed — and after the response, which need not wait for them. Their failures are
-  // logged, not the sender's problem.
+  const copy = frames ?? indication(from, m, timestamp);
   return {
     reply,
     after: async () => {
-      logFailures(
-        deps,
-        await deliverAll(deps, from, copies, env.device, m.capability, frames),
-        "message copy",
-      );
+      logFailures(deps, await deliverAll(deps, from, copies, env.device, m.capability, copy), "message copy");
     },
   };
 }
 
-/** IM (family 4): MESSAGE_SEND. OFFLINE_MESSAGES_GET / DELETE arrive with the offline store. */
+/** IM (family 4): MESSAGE_SEND here, OFFLINE_MESSAGES_GET / DELETE in offline.ts. */
 export const imRoutes = [
+  ...offlineRoutes,
   route({ type: ImType.MESSAGE_SEND, session: "bound", shape: messageSendShape, handle: messageSend }),
 ];

@@ -23,6 +23,7 @@ test("the messaging service answers MESSAGE_SEND over the bus and delivers throu
   await store.migrate(rosterMigrations);
   await seedAccounts(store, ["tricia", "arthur"]);
   await befriend(store, "tricia", "arthur");
+  await store.migrate(messagingModule.migrations!);
   const service = await startModule(messagingModule, {
     bus,
     sessions,

@@ -84,9 +84,12 @@ export interface Cluster {
   addUser(name: string, password: string): Promise<void>;
   /** SIGKILL (or another signal) one edge process; distributed and embedded-process only. */
   killEdge(index: number, signal?: NodeJS.Signals): Promise<void>;
-  /** Distributed: start edge `index` again with the same settings (after killEdge); edges[index] is updated. */
+  /**
+   * Starts a killed edge process again with the same settings; edges[index] is updated (distributed:
+   * on a new port; embedded-process: the whole server on its port and its PGlite folder).
+   */
   restartEdge(index: number): Promise<EdgeEndpoint>;
-  /** SIGKILL the services process (auth, presence, messaging); distributed only. */
+  /** SIGKILL the services process (auth, roster, presence, messaging); distributed only. */
   killServices(): Promise<void>;
   /** The in-process server (embedded mode only). */
   readonly server: ServerHandle | undefined;
@@ -173,7 +176,7 @@ async function embeddedInProcess(
       throw new ClusterError("NOT_SUPPORTED", "cannot kill the test's own process");
     },
     restartEdge: async () => {
-      throw new ClusterError("NOT_SUPPORTED", "the embedded server cannot restart its edge alone");
+      throw new ClusterError("NOT_SUPPORTED", "cannot restart the test's own process");
     },
     server,
     stop: run,
@@ -198,23 +201,32 @@ async function embeddedChild(
     IMPP_EDGE_ID: "embedded",
     ...opts.env,
   };
-  const { child, port, banner } = await spawnOnFreePort(env, opts);
+  const started = await spawnOnFreePort(env, opts);
+  let child = started.child;
+  const port = started.port;
   env.IMPP_PORT = String(port);
   cleanup.push(() => stopChild(child));
+  const edges: EdgeEndpoint[] = [{ host: "127.0.0.1", port, pid: child.pid!, ...started.banner }];
   return {
     mode: "embedded-process",
-    edges: [{ host: "127.0.0.1", port, pid: child.pid!, ...banner }],
+    edges,
     pids: () => [child.pid!],
     // The server holds the embedded database: go through its admin endpoint, as `impp user` does.
     addUser: async (name, password) => addWith(await remoteAdmin(dataDir), name, password),
     killEdge: async (_i, signal = "SIGKILL") => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
       child.kill(signal);
+      await exited;
     },
     killServices: async () => {
       throw new ClusterError("NOT_SUPPORTED", "the embedded server runs its services in the edge's process");
     },
     restartEdge: async () => {
-      throw new ClusterError("NOT_SUPPORTED", "the embedded server runs its services in the edge's process");
+      const again = await spawnServer(env, opts.verbose, opts.nodeArgs);
+      child = again.child;
+      edges[0] = { host: "127.0.0.1", port, pid: child.pid!, ...again.banner };
+      return edges[0]!;
     },
     server: undefined,
     stop: run,
