@@ -517,7 +517,8 @@ export function endToEndSuite(mode: ClusterMode): void {
         const alice = await newUser("sender");
         const bob = await newUser("bounced");
         const a = await login(alice, 0);
-        await login(bob, 1);
+        const b = await login(bob, 1);
+        await befriend({ client: a, name: alice }, { client: b, name: bob });
         await cluster.killEdge(1, "SIGKILL");
         // Bob's device is still registered on the dead edge: the delivery reaches nobody and the
         // message takes the bounce path to the offline store.
