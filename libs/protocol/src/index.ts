@@ -16,5 +16,21 @@ export {
   type TlvFrame,
   type VersionFrame,
 } from "./frame.js";
+export {
+  errorCodeOf,
+  isLongTlv,
+  readBlockSize,
+  readFamily,
+  readFlags,
+  readHeader,
+  readSequence,
+  readType,
+  readU16,
+  readU32,
+  readVersion,
+  stepTlv,
+  tlvType,
+  tlvValueStart,
+} from "./header.js";
 export * from "./json.js";
 export { findTlvOverrun, parseTlvs, type Tlv, TlvBlock, TlvWriter } from "./tlv.js";
