@@ -1,11 +1,4 @@
-import {
-  Channel,
-  DEFAULT_MAX_BLOCK,
-  START_BYTE,
-  TLV_HEADER_SIZE,
-  tlvName,
-  VERSION_FRAME_SIZE,
-} from "./constants.js";
+import { Channel, DEFAULT_MAX_BLOCK, START_BYTE, TLV_HEADER_SIZE, VERSION_FRAME_SIZE } from "./constants.js";
 import { ProtocolError } from "./errors.js";
 import type { Frame } from "./frame.js";
 import { blockTooLarge, hex2 } from "./frame.js";
@@ -18,7 +11,7 @@ import {
   readType,
   readVersion,
 } from "./header.js";
-import { findTlvOverrun } from "./tlv.js";
+import { findTlvOverrun, tlvOverrun } from "./tlv.js";
 
 const EMPTY = Buffer.alloc(0);
 
@@ -202,16 +195,9 @@ export class FrameDecoder {
   }
 
   private overrun(buf: Buffer, pos: number, start: number, end: number): ProtocolError {
-    const at = findTlvOverrun(buf, start, end) - start;
-    const type =
-      at + 2 <= end - start ? ((buf[start + at]! << 8) | buf[start + at + 1]!) & 0x7fff : undefined;
+    const at = findTlvOverrun(buf, start, end);
     const header = readHeader(buf, pos);
-    const what = type === undefined ? "a TLV header" : `TLV ${tlvName(header.family, type)}`;
-    return new ProtocolError(
-      "TLV_OVERRUN",
-      `${what} at block offset ${at} runs past the end of its ${end - start}-byte block`,
-      { header, tlvType: type, offset: this.base + start + at },
-    );
+    return tlvOverrun(buf, start, end, at, header.family, this.base + at, header);
   }
 
   private fail(err: ProtocolError): ProtocolError {

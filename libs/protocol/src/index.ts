@@ -28,7 +28,7 @@ export {
   readU16,
   readU32,
   readVersion,
-  stepTlv,
+  tlvEnd,
   tlvType,
   tlvValueStart,
 } from "./header.js";
