@@ -39,6 +39,7 @@ import {
   encodeVersion,
   peekHeader,
 } from "./frame.js";
+import { errorCodeOf, readFlags, tlvType } from "./header.js";
 import { HexError, parseHex } from "./json.js";
 import type { Tlv } from "./tlv.js";
 import { findTlvOverrun, parseTlvs, TlvBlock, TlvWriter } from "./tlv.js";
@@ -421,8 +422,9 @@ describe("TlvWriter", () => {
     assert.equal(e.toString("hex"), fixture("device/bind-error-bound-elsewhere").hex);
     const x = encodeError(0x4001, 1, 20, GlobalError.INVALID_TLV_FAMILY, undefined, true);
     assert.equal(x.toString("hex"), fixture("stream/extension-family-error").hex);
-    assert.equal(x.readUInt16BE(16), ERRORCODE_TLV);
-    assert.equal(x.readUInt16BE(2), Flags.ERROR | Flags.EXTENSION);
+    assert.equal(tlvType(x, 16), ERRORCODE_TLV);
+    assert.equal(readFlags(x, 0), Flags.ERROR | Flags.EXTENSION);
+    assert.equal(errorCodeOf(x), GlobalError.INVALID_TLV_FAMILY);
   });
 });
 

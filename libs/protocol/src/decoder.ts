@@ -1,15 +1,17 @@
-import {
-  Channel,
-  DEFAULT_MAX_BLOCK,
-  START_BYTE,
-  TLV_HEADER_SIZE,
-  tlvName,
-  VERSION_FRAME_SIZE,
-} from "./constants.js";
+import { Channel, DEFAULT_MAX_BLOCK, START_BYTE, TLV_HEADER_SIZE, VERSION_FRAME_SIZE } from "./constants.js";
 import { ProtocolError } from "./errors.js";
 import type { Frame } from "./frame.js";
-import { blockTooLarge, hex2, readHeader, readU32 } from "./frame.js";
-import { findTlvOverrun } from "./tlv.js";
+import { blockTooLarge, hex2 } from "./frame.js";
+import {
+  readBlockSize,
+  readFamily,
+  readFlags,
+  readHeader,
+  readSequence,
+  readType,
+  readVersion,
+} from "./header.js";
+import { findTlvOverrun, tlvOverrun } from "./tlv.js";
 
 const EMPTY = Buffer.alloc(0);
 
@@ -79,8 +81,7 @@ export class FrameDecoder {
     const pos = this.pos;
     const avail = buf.length - pos;
     if (avail >= TLV_HEADER_SIZE && buf[pos] === START_BYTE && buf[pos + 1] === Channel.TLV) {
-      const size =
-        ((buf[pos + 12]! << 24) | (buf[pos + 13]! << 16) | (buf[pos + 14]! << 8) | buf[pos + 15]!) >>> 0;
+      const size = readBlockSize(buf, pos);
       const end = pos + TLV_HEADER_SIZE + size;
       if (size <= this.maxBlockSize && end <= buf.length) {
         const start = pos + TLV_HEADER_SIZE;
@@ -90,11 +91,10 @@ export class FrameDecoder {
         }
         return {
           channel: 2,
-          flags: (buf[pos + 2]! << 8) | buf[pos + 3]!,
-          family: (buf[pos + 4]! << 8) | buf[pos + 5]!,
-          type: (buf[pos + 6]! << 8) | buf[pos + 7]!,
-          sequence:
-            ((buf[pos + 8]! << 24) | (buf[pos + 9]! << 16) | (buf[pos + 10]! << 8) | buf[pos + 11]!) >>> 0,
+          flags: readFlags(buf, pos),
+          family: readFamily(buf, pos),
+          type: readType(buf, pos),
+          sequence: readSequence(buf, pos),
           block: buf.subarray(start, end),
         };
       }
@@ -122,10 +122,9 @@ export class FrameDecoder {
     if (channel === Channel.VERSION) {
       if (total < VERSION_FRAME_SIZE) return null;
       if (!this.have(VERSION_FRAME_SIZE)) this.join(VERSION_FRAME_SIZE);
-      const b = this.cur;
       const p = this.pos;
       this.pos = p + VERSION_FRAME_SIZE;
-      return { channel: 1, version: (b[p + 2]! << 8) | b[p + 3]! };
+      return { channel: 1, version: readVersion(this.cur, p) };
     }
     if (channel !== Channel.TLV) {
       return this.fail(
@@ -136,7 +135,7 @@ export class FrameDecoder {
     }
     if (total < TLV_HEADER_SIZE) return null;
     if (!this.have(TLV_HEADER_SIZE)) this.join(TLV_HEADER_SIZE);
-    const size = readU32(this.cur, this.pos + 12);
+    const size = readBlockSize(this.cur, this.pos);
     if (size > this.maxBlockSize) {
       return this.fail(
         blockTooLarge(readHeader(this.cur, this.pos), size, this.maxBlockSize, this.base + this.pos),
@@ -196,16 +195,9 @@ export class FrameDecoder {
   }
 
   private overrun(buf: Buffer, pos: number, start: number, end: number): ProtocolError {
-    const at = findTlvOverrun(buf, start, end) - start;
-    const type =
-      at + 2 <= end - start ? ((buf[start + at]! << 8) | buf[start + at + 1]!) & 0x7fff : undefined;
+    const at = findTlvOverrun(buf, start, end);
     const header = readHeader(buf, pos);
-    const what = type === undefined ? "a TLV header" : `TLV ${tlvName(header.family, type)}`;
-    return new ProtocolError(
-      "TLV_OVERRUN",
-      `${what} at block offset ${at} runs past the end of its ${end - start}-byte block`,
-      { header, tlvType: type, offset: this.base + start + at },
-    );
+    return tlvOverrun(buf, start, end, at, header.family, this.base + at, header);
   }
 
   private fail(err: ProtocolError): ProtocolError {

@@ -11,7 +11,7 @@ import {
 } from "./constants.js";
 import type { FrameHeader } from "./errors.js";
 import { ProtocolError } from "./errors.js";
-import { writeHeader } from "./header.js";
+import { readBlockSize, readHeader, writeHeader } from "./header.js";
 
 export type { FrameHeader } from "./errors.js";
 
@@ -133,22 +133,9 @@ export function peekHeader(
   }
   if (buf.length < TLV_HEADER_SIZE) return null;
   const h = readHeader(buf, 0);
-  const blockSize = readU32(buf, 12);
+  const blockSize = readBlockSize(buf, 0);
   if (blockSize > maxBlockSize) return blockTooLarge(h, blockSize, maxBlockSize, 0);
   return { ...h, blockSize };
-}
-
-export function readHeader(b: Uint8Array, p: number): FrameHeader {
-  return {
-    flags: (b[p + 2]! << 8) | b[p + 3]!,
-    family: (b[p + 4]! << 8) | b[p + 5]!,
-    type: (b[p + 6]! << 8) | b[p + 7]!,
-    sequence: readU32(b, p + 8),
-  };
-}
-
-export function readU32(b: Uint8Array, p: number): number {
-  return ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
 }
 
 export function blockTooLarge(h: FrameHeader, size: number, max: number, offset: number): ProtocolError {

@@ -18,6 +18,22 @@ export {
   type TlvFrame,
   type VersionFrame,
 } from "./frame.js";
+export {
+  errorCodeOf,
+  isLongTlv,
+  readBlockSize,
+  readFamily,
+  readFlags,
+  readHeader,
+  readSequence,
+  readType,
+  readU16,
+  readU32,
+  readVersion,
+  tlvEnd,
+  tlvType,
+  tlvValueStart,
+} from "./header.js";
 export * from "./json.js";
 export {
   headerLine,

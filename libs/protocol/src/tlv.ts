@@ -2,7 +2,7 @@ import { isUtf8 } from "node:buffer";
 import { TLV_HEADER_SIZE, TLV_LONG_LENGTH, tlvName } from "./constants.js";
 import type { FrameHeader } from "./errors.js";
 import { ProtocolError } from "./errors.js";
-import { writeHeader } from "./header.js";
+import { tlvEnd, tlvType, tlvValueStart, writeHeader } from "./header.js";
 
 export interface Tlv {
   /** Without the 0x8000 length-form bit. */
@@ -20,31 +20,33 @@ export interface Tlv {
 export function findTlvOverrun(buf: Uint8Array, start: number, end: number): number {
   let p = start;
   while (p < end) {
-    const t = buf[p]!;
-    if (t & 0x80) {
-      if (p + 6 > end) return p;
-      // `>>> 0` keeps a length with its top bit set positive.
-      const len = ((buf[p + 2]! << 24) | (buf[p + 3]! << 16) | (buf[p + 4]! << 8) | buf[p + 5]!) >>> 0;
-      if (len > end - p - 6) return p;
-      p += 6 + len;
-    } else {
-      if (p + 4 > end) return p;
-      const len = (buf[p + 2]! << 8) | buf[p + 3]!;
-      if (len > end - p - 4) return p;
-      p += 4 + len;
-    }
+    const next = tlvEnd(buf, p);
+    if (next > end) return p;
+    p = next;
   }
   return -1;
 }
 
-function overrun(block: Buffer, at: number, family: number | undefined): ProtocolError {
-  const type = at + 2 <= block.length ? ((block[at]! << 8) | block[at + 1]!) & 0x7fff : undefined;
+/**
+ * TLV_OVERRUN for the TLV at `at`, which runs past the end of block [start, end): its type when
+ * that much of it is there, named after `family` when known. `offset` is the error's offset.
+ */
+export function tlvOverrun(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  at: number,
+  family: number | undefined,
+  offset: number,
+  header?: FrameHeader,
+): ProtocolError {
+  const type = at + 2 <= end ? tlvType(buf, at) : undefined;
   const what =
     type === undefined ? "a TLV header" : `TLV ${family === undefined ? type : tlvName(family, type)}`;
   return new ProtocolError(
     "TLV_OVERRUN",
-    `${what} at block offset ${at} runs past the end of its ${block.length}-byte block`,
-    { offset: at, tlvType: type },
+    `${what} at block offset ${at - start} runs past the end of its ${end - start}-byte block`,
+    { header, offset, tlvType: type },
   );
 }
 
@@ -54,26 +56,15 @@ export function parseTlvs(block: Buffer, family?: number): Tlv[] | ProtocolError
   const end = block.length;
   let p = 0;
   while (p < end) {
-    const raw = ((block[p]! << 8) | (p + 1 < end ? block[p + 1]! : 0)) >>> 0;
-    let len: number;
-    let head: number;
-    if (raw & TLV_LONG_LENGTH) {
-      if (p + 6 > end) return overrun(block, p, family);
-      len = block.readUInt32BE(p + 2);
-      head = 6;
-    } else {
-      if (p + 4 > end) return overrun(block, p, family);
-      len = (block[p + 2]! << 8) | block[p + 3]!;
-      head = 4;
-    }
-    if (len > end - p - head) return overrun(block, p, family);
-    const start = p + head;
+    const next = tlvEnd(block, p);
+    if (next > end) return tlvOverrun(block, 0, end, p, family, p);
+    const start = tlvValueStart(block, p);
     out.push({
-      type: raw & 0x7fff,
-      value: block.subarray(start, start + len),
-      wide: head === 6 && len <= 0xffff,
+      type: tlvType(block, p),
+      value: block.subarray(start, next),
+      wide: start - p === 6 && next - start <= 0xffff,
     });
-    p = start + len;
+    p = next;
   }
   return out;
 }

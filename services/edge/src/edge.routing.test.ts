@@ -15,6 +15,7 @@ import {
   ImType,
   ListsType,
   PresenceType,
+  readSequence,
   StreamType,
   TlvWriter,
 } from "@impp/protocol";
@@ -92,7 +93,7 @@ describe("ordering (§2.4)", () => {
     const a = c.frame(Family.STREAM, StreamType.AUTHENTICATE, authenticateBlock("tricia"));
     const b = c.frame(Family.DEVICE, DeviceType.BIND, bindBlock("laptop", [1, 2]));
     c.write(Buffer.concat([a, b]));
-    while (authSeen.at(-1)?.sequence !== a.readUInt32BE(8)) await turns(1);
+    while (authSeen.at(-1)?.sequence !== readSequence(a, 0)) await turns(1);
     await turns(20);
     assert.equal(deviceSeen.length, bindsBefore, "BIND reached its service before AUTHENTICATE was answered");
     openGate();

@@ -2,7 +2,15 @@
 // complete, uncompressed IMPP messages. They are checked once — a service bug must not put a
 // corrupt stream on a client's wire — and, for compressed connections, deflated once however
 // many connections receive them.
-import { Channel, deflateBlock, START_BYTE, TLV_HEADER_SIZE, VERSION_FRAME_SIZE } from "@impp/protocol";
+import {
+  Channel,
+  deflateBlock,
+  readBlockSize,
+  readFamily,
+  START_BYTE,
+  TLV_HEADER_SIZE,
+  VERSION_FRAME_SIZE,
+} from "@impp/protocol";
 
 export class FramesError extends Error {
   override readonly name = "FramesError";
@@ -40,11 +48,10 @@ export class OutFrames {
       }
       if (channel !== Channel.TLV) return new FramesError(`byte ${p}: unknown channel ${channel}`);
       if (p + TLV_HEADER_SIZE > bytes.length) return new FramesError(`byte ${p}: truncated header`);
-      const size =
-        ((bytes[p + 12]! << 24) | (bytes[p + 13]! << 16) | (bytes[p + 14]! << 8) | bytes[p + 15]!) >>> 0;
+      const size = readBlockSize(bytes, p);
       if (size > bytes.length - p - TLV_HEADER_SIZE) return new FramesError(`byte ${p}: block overruns`);
       starts.push(p);
-      families.push((bytes[p + 4]! << 8) | bytes[p + 5]!);
+      families.push(readFamily(bytes, p));
       p += TLV_HEADER_SIZE + size;
     }
     return new OutFrames(bytes, starts, families);
