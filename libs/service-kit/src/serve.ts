@@ -1,7 +1,7 @@
 // The bus side of a service: decode the envelope, continue the trace, run the handler, reply.
 import type { Bus, BusMessage, ReplyEnvelope, RequestEnvelope } from "@impp/bus";
 import { decodeRequest, encodeReply, isEnvelopeError, subjects } from "@impp/bus";
-import { errorName, Flags, familyName, GlobalError, typeName } from "@impp/protocol";
+import { errorCodeOf, errorName, familyName, GlobalError, typeName } from "@impp/protocol";
 import type { Telemetry } from "@impp/telemetry";
 import { extractContext, withSpan } from "@impp/telemetry";
 import type { CompiledRoute, FamilyModule, ModuleContext, Outcome, SessionNeed, Started } from "./module.js";
@@ -97,8 +97,7 @@ export async function safely<O extends Outcome>(
 
 /** The error code of a reply's first frame, for metrics; undefined for a response. */
 export function replyErrorCode(frames: Uint8Array): number | undefined {
-  if (frames.length < 22 || (frames[3]! & Flags.ERROR) === 0) return undefined;
-  return (frames[20]! << 8) | frames[21]!;
+  return errorCodeOf(frames);
 }
 
 export interface FamilyServer {
