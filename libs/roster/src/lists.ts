@@ -5,7 +5,7 @@
 import { ListsError } from "@impp/protocol";
 import type { Store } from "@impp/store";
 import { sql, type Transaction } from "kysely";
-import { type RosterTables, rosterDb } from "./tables.js";
+import { RELATIONS, type RosterTables, rosterDb } from "./tables.js";
 
 export type ListName = "contacts" | "allow" | "block";
 
@@ -19,6 +19,13 @@ export interface ListsOptions {
 }
 
 type Trx = Transaction<RosterTables>;
+type Table = (typeof RELATIONS)[number][0];
+
+/** Each relation table's second column (the first is owner). */
+const OTHER = Object.fromEntries(RELATIONS.map(([table, , other]) => [table, other])) as Record<
+  Table,
+  string
+>;
 
 export class Lists {
   constructor(
@@ -76,6 +83,15 @@ export class Lists {
       trx,
     );
     return r.rows.length > 0;
+  }
+
+  /** Deletes the relation (owner, other) from `table`; whether there was one. */
+  private async drop(trx: Trx, table: Table, owner: string, other: string): Promise<boolean> {
+    const r =
+      await sql`DELETE FROM ${sql.table(table)} WHERE owner = ${owner} AND ${sql.ref(OTHER[table])} = ${other}`.execute(
+        trx,
+      );
+    return (r.numAffectedRows ?? 0n) > 0n;
   }
 
   /**
@@ -169,12 +185,7 @@ export class Lists {
    */
   approve(me: string, target: string): Promise<Change<{ changed: boolean }>> {
     return this.pair(me, target, async (trx) => {
-      const was = await trx
-        .deleteFrom("roster_pending")
-        .where("owner", "=", me)
-        .where("requester", "=", target)
-        .executeTakeFirst();
-      if (was.numDeletedRows === 0n) {
+      if (!(await this.drop(trx, "roster_pending", me, target))) {
         if (await this.has(trx, "roster_approvals", me, target)) return { ok: true, changed: false };
         return fail(ListsError.ADDRESS_DOES_NOT_EXIST, "no request from them");
       }
@@ -190,12 +201,9 @@ export class Lists {
   /** CONTACT_DENY: the request is dropped; they are not told. */
   deny(me: string, target: string): Promise<Change> {
     return this.pair(me, target, async (trx) => {
-      const was = await trx
-        .deleteFrom("roster_pending")
-        .where("owner", "=", me)
-        .where("requester", "=", target)
-        .executeTakeFirst();
-      if (was.numDeletedRows === 0n) return fail(ListsError.ADDRESS_DOES_NOT_EXIST, "no request from them");
+      if (!(await this.drop(trx, "roster_pending", me, target))) {
+        return fail(ListsError.ADDRESS_DOES_NOT_EXIST, "no request from them");
+      }
       return { ok: true };
     });
   }
