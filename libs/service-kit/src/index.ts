@@ -36,6 +36,7 @@ export {
   type SessionNeed,
   type Started,
   selectModules,
+  withDependencies,
 } from "./module.js";
 export {
   asBuffer,

@@ -195,6 +195,29 @@ export function selectModules(registry: readonly AnyModule[], roles: readonly st
   return checkModules(registry).filter((m) => want.has(m.role));
 }
 
+/**
+ * `selected` and every module they depend on, transitively, in dependency order: whose tables a
+ * process must migrate before it runs `selected` (a roster-only process still needs auth's accounts
+ * table, which the lists refer to).
+ */
+export function withDependencies(
+  registry: readonly AnyModule[],
+  selected: readonly AnyModule[],
+): AnyModule[] {
+  const byRole = new Map(registry.map((m) => [m.role, m]));
+  const need = new Set<string>();
+  const add = (m: AnyModule) => {
+    if (need.has(m.role)) return;
+    need.add(m.role);
+    for (const d of m.depends ?? []) {
+      const dep = byRole.get(d);
+      if (dep !== undefined) add(dep);
+    }
+  };
+  for (const m of selected) add(m);
+  return checkModules(registry).filter((m) => need.has(m.role));
+}
+
 /** Parse context for a request: the server's domain for address fields. */
 export function parseContext(config: Pick<Config, "domain">): ParseContext {
   return { domain: config.domain };

@@ -1,8 +1,14 @@
 import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { test } from "node:test";
-import { ROLES } from "@impp/config";
+import { ConfigError, loadConfig, ROLES } from "@impp/config";
 import { Family, familyName } from "@impp/protocol";
+import { withDependencies } from "@impp/service-kit";
+import { sql } from "kysely";
 import { modules, storeRoles } from "./modules.js";
+import { startServer } from "./runtime.js";
 
 test("the module list is the one list of roles: ROLES (config validation) names exactly its modules", () => {
   assert.deepEqual(modules.map((m) => m.role).sort(), [...ROLES].sort());
@@ -28,4 +34,36 @@ test("dependencies come before the modules that use them; the store goes to the 
   assert.deepEqual(storeRoles, ["auth", "roster", "presence", "messaging"]);
   // A module with tables must be given the store.
   for (const m of modules) if (m.migrations !== undefined) assert.ok(storeRoles.includes(m.role), m.role);
+});
+
+test("a process running only the roster opens the store and migrates auth's accounts first (its lists refer to them)", async () => {
+  const dataDir = await mkdtemp(path.join(tmpdir(), "impp-roles-"));
+  const config = loadConfig({
+    IMPP_ROLES: "roster",
+    IMPP_DATA_DIR: dataDir,
+    IMPP_HTTP_PORT: "0",
+    IMPP_LOG_LEVEL: "silent",
+  });
+  assert.ok(!(config instanceof ConfigError), String(config));
+  const server = await startServer(config);
+  try {
+    assert.ok(server.store, "the store is opened for the roster module alone");
+    assert.equal(server.edge, undefined);
+    const tables = await sql<{
+      t: string;
+    }>`SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public'`.execute(server.store.db);
+    const names = tables.rows.map((r) => r.t);
+    for (const t of ["accounts", "roster_contacts", "roster_block"]) assert.ok(names.includes(t), t);
+    assert.equal(names.includes("offline_messages"), false, "messaging's tables are not this process's");
+    assert.deepEqual(
+      withDependencies(
+        modules,
+        modules.filter((m) => m.role === "roster"),
+      ).map((m) => m.role),
+      ["auth", "roster"],
+    );
+  } finally {
+    await server.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
 });

@@ -11,6 +11,7 @@ import {
   type ServedModule,
   selectModules,
   startModule,
+  withDependencies,
 } from "@impp/service-kit";
 import { connectRedisSessionStore, createMemorySessionStore, type SessionStore } from "@impp/sessions";
 import { type MigrationReport, openStore, type Store } from "@impp/store";
@@ -136,7 +137,8 @@ export async function startServer(
       });
       store = opened;
       cleanup.push(() => opened.close());
-      for (const { role, report } of await migrateModules(opened, selected)) {
+      // The tables of the modules run here and of those they build on (foreign keys).
+      for (const { role, report } of await migrateModules(opened, withDependencies(modules, selected))) {
         if (report.applied.length > 0)
           log.info({ module: role, applied: report.applied }, "database migrated");
       }
