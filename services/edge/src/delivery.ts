@@ -66,15 +66,18 @@ export type DeliveryOutcome =
 export function deliver(env: DeliveryEnvelope, index: AccountIndex<DeliveryTarget>): DeliveryOutcome {
   const frames = OutFrames.parse(env.frames);
   if (frames instanceof FramesError) return { ok: false, reason: frames.message };
-  let delivered = deliverToAccount(env, env.account, frames, index);
+  let delivered = deliverToAccount(env, env.account, env.filter, frames, index);
+  // The device filter names a device of `account`: device names are per account, so the others get
+  // every connection (a group message to the members, the sender's own device left out).
   if (env.others !== undefined)
-    for (const a of env.others) delivered += deliverToAccount(env, a, frames, index);
+    for (const a of env.others) delivered += deliverToAccount(env, a, DeliveryFilter.ALL, frames, index);
   return { ok: true, delivered };
 }
 
 function deliverToAccount(
   env: DeliveryEnvelope,
   account: string,
+  filter: number,
   frames: OutFrames,
   index: AccountIndex<DeliveryTarget>,
 ): number {
@@ -83,7 +86,7 @@ function deliverToAccount(
   let delivered = 0;
   // A copy: closeAfter (or a slow reader) may take a connection out of the list while we iterate.
   for (const c of conns.length === 1 ? conns : [...conns]) {
-    if (!matchesFilter(c, env.filter, env.device, env.capability)) continue;
+    if (!matchesFilter(c, filter, env.device, env.capability)) continue;
     if (c.deliver(frames, env.closeAfter)) delivered++;
   }
   return delivered;
