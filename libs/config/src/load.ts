@@ -42,6 +42,8 @@ export interface Config {
   domain: string;
   compression: boolean;
   limits: Limits;
+  avatars: { cacheBytes: number; sweepMs: number };
+  groups: { maxMembers: number; perUser: number; historyDays: number };
   heartbeat: { intervalMs: number; ttlMs: number };
   logLevel: string;
   otlpEndpoint?: string;
@@ -173,6 +175,12 @@ export function loadConfig(
     redisPrefix: read(S.redisPrefix, "impp:"),
     bannedClients: read(S.bannedClients, []),
     limits,
+    avatars: { cacheBytes: read(S.avatarCacheBytes, 0), sweepMs: read(S.avatarSweepMs, 0) },
+    groups: {
+      maxMembers: read(S.groupMaxMembers, 0),
+      perUser: read(S.groupsPerUser, 0),
+      historyDays: read(S.groupHistoryDays, 0),
+    },
     heartbeat,
     logLevel: read(S.logLevel, "info"),
     warnings: unknownVariables(env),

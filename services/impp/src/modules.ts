@@ -1,6 +1,7 @@
 // The one list of modules a server is composed from. Adding a family is adding its package and one
 // line here (and its role name to ROLES in @impp/config, which a test checks against this list).
 import { authModule } from "@impp/auth";
+import { avatarModule } from "@impp/avatar";
 import { edgeModule } from "@impp/edge";
 import { messagingModule } from "@impp/messaging";
 import { presenceModule } from "@impp/presence";
@@ -14,6 +15,7 @@ export const modules: readonly AnyModule[] = checkModules([
   rosterModule,
   presenceModule,
   messagingModule,
+  avatarModule,
 ]);
 
 /** The roles whose modules open the durable store (the deploy files give only these the database). */
