@@ -3,6 +3,7 @@
 import { authModule } from "@impp/auth";
 import { avatarModule } from "@impp/avatar";
 import { edgeModule } from "@impp/edge";
+import { groupChatModule } from "@impp/groupchat";
 import { messagingModule } from "@impp/messaging";
 import { presenceModule } from "@impp/presence";
 import { rosterModule } from "@impp/roster-service";
@@ -16,6 +17,7 @@ export const modules: readonly AnyModule[] = checkModules([
   presenceModule,
   messagingModule,
   avatarModule,
+  groupChatModule,
 ]);
 
 /** The roles whose modules open the durable store (the deploy files give only these the database). */
