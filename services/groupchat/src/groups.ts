@@ -84,8 +84,7 @@ export class Groups {
       .selectFrom("groupchat_members")
       .select("account")
       .where("group_name", "=", name)
-      .orderBy("joined_ts")
-      .orderBy("account")
+      .orderBy("seq")
       .execute();
     return rows.map((r) => r.account);
   }
@@ -160,7 +159,7 @@ export class Groups {
       JOIN groupchat_groups g ON g.name = mine.group_name
       JOIN groupchat_members m ON m.group_name = g.name
       WHERE mine.account = ${me}
-      ORDER BY g.name, m.joined_ts, m.account`.execute(groupDb(this.store));
+      ORDER BY g.name, m.seq`.execute(groupDb(this.store));
     const out: GroupView[] = [];
     for (const r of rows.rows) {
       let g = out.at(-1);

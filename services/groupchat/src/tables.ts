@@ -12,7 +12,13 @@ type Millis = ColumnType<string | number, number, number>;
 
 export interface GroupTables {
   groupchat_groups: { name: string; created_at: Created; last_ts: Millis };
-  groupchat_members: { group_name: string; account: string; joined_ts: Millis; joined_at: Created };
+  groupchat_members: {
+    group_name: string;
+    account: string;
+    joined_ts: Millis;
+    seq: ColumnType<string, never, never>;
+    joined_at: Created;
+  };
   groupchat_messages: { group_name: string; ts: Millis; sender: string; body: Buffer };
 }
 
@@ -45,6 +51,8 @@ export const groupMigrations: MigrationSet = {
             ${group},
             ${account("account")},
             joined_ts bigint NOT NULL,
+            -- joining order (the tuple lists members in it); several join in one statement at SET
+            seq bigint GENERATED ALWAYS AS IDENTITY,
             joined_at timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (group_name, account)
           )`.execute(db);
