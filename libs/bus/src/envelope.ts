@@ -234,8 +234,10 @@ export type DeliveryFilter = (typeof DeliveryFilter)[keyof typeof DeliveryFilter
 export interface DeliveryEnvelope {
   account: string;
   /**
-   * More accounts that get the same frames on this edge, with the same filters (a presence change
-   * or a group message fanned out to many users: one delivery per edge, not one per user).
+   * More accounts that get the same frames on this edge (a presence change or a group message
+   * fanned out to many users: one delivery per edge, not one per user). The capability filter
+   * applies to them too; the device filter names a device of `account` only, so they get every
+   * connection.
    */
   others?: readonly string[];
   filter: number;

@@ -3,6 +3,7 @@ import { EventEmitter } from "node:events";
 import net from "node:net";
 import tls from "node:tls";
 import {
+  AvatarType,
   Capability,
   DeviceTlv,
   DeviceType,
@@ -15,6 +16,7 @@ import {
   Flags,
   FrameDecoder,
   familyName,
+  GroupChatsType,
   ImType,
   inflateBlock,
   ListsType,
@@ -30,6 +32,7 @@ import {
 } from "@impp/protocol";
 import { ClientError } from "./errors.js";
 import { type ResponseFrame, takeUnread, toResponseFrame } from "./frames.js";
+import { avatarBlock, type GroupRequest, groupBlock } from "./groups.js";
 import { type FramePredicate, IndicationQueue } from "./indications.js";
 import {
   authenticateBlock,
@@ -378,6 +381,26 @@ export class ImppClient extends EventEmitter<ClientEvents> {
     const w = new TlvWriter();
     if (of !== undefined) w.string(PresenceTlv.TO, of);
     return this.request(Family.PRESENCE, PresenceType.GET, w);
+  }
+
+  /** A GROUP_CHATS request of `type` (SET, GET, MEMBER_ADD, MEMBER_REMOVE, MESSAGE_SEND). */
+  groupRequest(type: number, r: GroupRequest = {}): Promise<ResponseFrame> {
+    return this.request(Family.GROUP_CHATS, type, groupBlock(r));
+  }
+
+  /** GROUP_CHATS MESSAGE_SEND of `message` to the group `name`. */
+  sendGroupMessage(name: string, message: string | Buffer): Promise<ResponseFrame> {
+    return this.groupRequest(GroupChatsType.MESSAGE_SEND, { name, message });
+  }
+
+  /** AVATAR UPLOAD of an image; the response carries the server's AVATAR_SHA1. */
+  uploadAvatar(data: Buffer): Promise<ResponseFrame> {
+    return this.request(Family.AVATAR, AvatarType.UPLOAD, avatarBlock({ data }));
+  }
+
+  /** AVATAR SET (an empty hash clears) or GET of `sha1`. */
+  avatar(type: typeof AvatarType.SET | typeof AvatarType.GET, sha1: Buffer): Promise<ResponseFrame> {
+    return this.request(Family.AVATAR, type, avatarBlock({ sha1 }));
   }
 
   /**

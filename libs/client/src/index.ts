@@ -9,6 +9,7 @@ export {
 export { befriend } from "./contacts.js";
 export { ClientError, type ClientErrorKind, type ClientErrorOptions, isClientError } from "./errors.js";
 export type { ResponseFrame } from "./frames.js";
+export { avatarBlock, type GroupRequest, groupBlock } from "./groups.js";
 export type { FramePredicate } from "./indications.js";
 export { connectAndLogin, type LoginOptions } from "./login.js";
 export {

@@ -13,5 +13,5 @@ test("the package entry point exports the public API", async () => {
     assert.equal(typeof (m as Record<string, unknown>)[name], "function", name);
   }
   assert.ok(Array.isArray(m.settings) && m.settings.length > 20);
-  assert.deepEqual(m.ROLES, ["edge", "auth", "roster", "presence", "messaging"]);
+  assert.deepEqual(m.ROLES, ["edge", "auth", "roster", "presence", "messaging", "avatar", "groupchat"]);
 });

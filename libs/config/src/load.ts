@@ -51,6 +51,8 @@ export interface Config {
   domain: string;
   compression: boolean;
   limits: Limits;
+  avatars: { cacheBytes: number; sweepMs: number };
+  groups: { maxMembers: number; perUser: number; historyDays: number };
   heartbeat: { intervalMs: number; ttlMs: number };
   /** Offline messages (IMPP_OFFLINE_*): per-recipient caps, retention in days (undefined = off). */
   offline: { maxMessages: number; maxBytes: number; retentionDays: number | undefined };
@@ -206,6 +208,12 @@ export function loadConfig(
     redisPrefix: read(S.redisPrefix, "impp:"),
     bannedClients: read(S.bannedClients, []),
     limits,
+    avatars: { cacheBytes: read(S.avatarCacheBytes, 0), sweepMs: read(S.avatarSweepMs, 0) },
+    groups: {
+      maxMembers: read(S.groupMaxMembers, 0),
+      perUser: read(S.groupsPerUser, 0),
+      historyDays: read(S.groupHistoryDays, 0),
+    },
     heartbeat,
     offline: {
       maxMessages: read(S.offlineMaxMessages, 10_000),

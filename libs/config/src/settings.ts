@@ -14,7 +14,7 @@ import {
   url,
 } from "./parse.js";
 
-export const ROLES = ["edge", "auth", "roster", "presence", "messaging"] as const;
+export const ROLES = ["edge", "auth", "roster", "presence", "messaging", "avatar", "groupchat"] as const;
 export type Role = (typeof ROLES)[number];
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -309,6 +309,43 @@ export const S = {
     description:
       "Stored offline messages older than this many days are deleted (checked hourly); unset = kept until the recipient deletes them or the account is removed.",
     parse: integer(1, 36500),
+  },
+  avatarCacheBytes: {
+    name: "IMPP_AVATAR_CACHE_BYTES",
+    default: "16777216",
+    group: "Avatars and group chats",
+    description:
+      "Bytes of avatar images one avatar process keeps in memory for GET (least recently used go first); 16 MiB holds at least 256 of the largest avatars, typically over a thousand.",
+    parse: integer(0, 16 * 1024 * 1024 * 1024),
+  },
+  avatarSweepMs: {
+    name: "IMPP_AVATAR_SWEEP_MS",
+    default: "3600000",
+    group: "Avatars and group chats",
+    description:
+      "How often avatars nobody uses are removed; an image uploaded within the last interval is kept (time to SET it). 0 = never.",
+    parse: ms(0, 30 * DAY),
+  },
+  groupMaxMembers: {
+    name: "IMPP_GROUP_MAX_MEMBERS",
+    default: "500",
+    group: "Avatars and group chats",
+    description: "Members one group chat may have (GROUP_CHATS MEMBER_ADD/SET past it: INVALID_STATE).",
+    parse: integer(2, 100_000),
+  },
+  groupsPerUser: {
+    name: "IMPP_GROUPS_PER_USER",
+    default: "100",
+    group: "Avatars and group chats",
+    description: "Group chats one user may belong to (creating or being added past it: INVALID_STATE).",
+    parse: integer(1, 100_000),
+  },
+  groupHistoryDays: {
+    name: "IMPP_GROUP_HISTORY_DAYS",
+    default: "0",
+    group: "Avatars and group chats",
+    description: "Group messages older than this many days are deleted (hourly); 0 = keep them all.",
+    parse: integer(0, 100_000),
   },
   heartbeatIntervalMs: {
     name: "IMPP_EDGE_HEARTBEAT_MS",

@@ -9,7 +9,7 @@ import {
   EnvelopeError,
   subjects,
 } from "@impp/bus";
-import { byEdge, deliver, deliverToAccount } from "./deliver.js";
+import { byEdge, deliver, deliverToAccount, deliverToMany } from "./deliver.js";
 import { fakeEdge } from "./testing.js";
 
 const envelope: DeliveryEnvelope = {
@@ -149,4 +149,49 @@ test("byEdge: one group per edge, devices in their original order", () => {
     ["b1"],
   );
   assert.equal(byEdge([]).size, 0);
+});
+
+describe("deliverToMany", () => {
+  test("one delivery per edge naming its accounts; the excepted device's account first with EXCEPT_DEVICE", async () => {
+    const bus = createMemoryBus();
+    const a = fakeEdge(bus, "edge-a");
+    const b = fakeEdge(bus, "edge-b");
+    const c = fakeEdge(bus, "edge-c");
+    try {
+      const outcomes = await deliverToMany(bus, {
+        recipients: [
+          { account: "ford", devices: [{ edgeId: "edge-a", name: "laptop" }] },
+          {
+            account: "tricia",
+            devices: [
+              { edgeId: "edge-a", name: "laptop" },
+              { edgeId: "edge-b", name: "phone" },
+            ],
+          },
+          { account: "zaphod", devices: [{ edgeId: "edge-b", name: "laptop" }] },
+          // Only the excepted device on edge-c: edge-c gets nothing.
+          { account: "arthur", devices: [] },
+        ],
+        except: { account: "tricia", device: "laptop" },
+        frames: Buffer.from([9]),
+        timeoutMs: 5000,
+      });
+      assert.equal(outcomes.length, 2);
+      assert.equal(a.received.length, 1);
+      // edge-a: tricia's laptop is the sender's device and the only tricia device there.
+      assert.equal(a.received[0]!.account, "ford");
+      assert.equal(a.received[0]!.filter, DeliveryFilter.ALL);
+      assert.equal(a.received[0]!.others, undefined);
+      assert.equal(b.received[0]!.account, "tricia");
+      assert.equal(b.received[0]!.filter, DeliveryFilter.EXCEPT_DEVICE);
+      assert.equal(b.received[0]!.device, "laptop");
+      assert.deepEqual(b.received[0]!.others, ["zaphod"]);
+      assert.equal(c.received.length, 0);
+    } finally {
+      a.stop();
+      b.stop();
+      c.stop();
+      await bus.close();
+    }
+  });
 });

@@ -73,8 +73,10 @@ export interface FanOut {
   /** Each account with its devices (from the session store): only their edges are addressed. */
   recipients: ReadonlyArray<{
     readonly account: string;
-    readonly devices: readonly { readonly edgeId: string }[];
+    readonly devices: readonly { readonly edgeId: string; readonly name?: string }[];
   }>;
+  /** One device that must not get it (the sender's own device; the sender's others do). */
+  except?: { readonly account: string; readonly device: string } | undefined;
   frames: Uint8Array;
   timeoutMs: number;
 }
@@ -88,6 +90,8 @@ export function deliverToMany(bus: Bus, f: FanOut): Promise<DeliveryOutcome[]> {
   const accountsByEdge = new Map<string, Set<string>>();
   for (const r of f.recipients) {
     for (const d of r.devices) {
+      // The excepted device alone on an edge is no reason to send that edge anything.
+      if (f.except !== undefined && r.account === f.except.account && d.name === f.except.device) continue;
       const set = accountsByEdge.get(d.edgeId);
       if (set === undefined) accountsByEdge.set(d.edgeId, new Set([r.account]));
       else set.add(r.account);
@@ -95,11 +99,14 @@ export function deliverToMany(bus: Bus, f: FanOut): Promise<DeliveryOutcome[]> {
   }
   return Promise.all(
     [...accountsByEdge].map(([edgeId, accounts]) => {
-      const [first, ...others] = [...accounts];
+      // The excepted device's account goes first: the edge applies the device filter to it only.
+      const skip = f.except !== undefined && accounts.has(f.except.account) ? f.except : undefined;
+      if (skip !== undefined) accounts.delete(skip.account);
+      const [first, ...others] = skip === undefined ? [...accounts] : [skip.account, ...accounts];
       const envelope: DeliveryEnvelope = {
         account: first!,
-        filter: DeliveryFilter.ALL,
-        device: "",
+        filter: skip === undefined ? DeliveryFilter.ALL : DeliveryFilter.EXCEPT_DEVICE,
+        device: skip?.device ?? "",
         capability: 0,
         closeAfter: false,
         frames: f.frames,

@@ -79,6 +79,29 @@ describe("AccountIndex and deliver", () => {
     assert.equal(laptop.closedAfter, true);
   });
 
+  test("the device filter applies to the first account only; the others get every connection", async () => {
+    const index = new AccountIndex<DeliveryTarget>();
+    const senderLaptop = new Target("laptop", [1]);
+    const senderPhone = new Target("phone", [1]);
+    const memberLaptop = new Target("laptop", [1]);
+    index.add("tricia", senderLaptop);
+    index.add("tricia", senderPhone);
+    index.add("zaphod", memberLaptop);
+    const env = {
+      account: "tricia",
+      others: ["zaphod"],
+      filter: DeliveryFilter.EXCEPT_DEVICE,
+      device: "laptop",
+      capability: 0,
+      closeAfter: false,
+      frames,
+    };
+    assert.deepEqual(await deliver(env, index), { ok: true, delivered: 2 });
+    assert.equal(senderLaptop.got.length, 0);
+    assert.equal(senderPhone.got.length, 1);
+    assert.equal(memberLaptop.got.length, 1, "another account's device of the same name");
+  });
+
   test("bad frames are refused, not written", async () => {
     const index = new AccountIndex<DeliveryTarget>();
     const t = new Target("d", []);

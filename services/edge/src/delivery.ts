@@ -83,8 +83,11 @@ export function deliver(
   const frames = OutFrames.parse(env.frames);
   if (frames instanceof FramesError) return { ok: false, reason: frames.message };
   const tally: Tally = { delivered: 0, waiting: undefined };
-  deliverToAccount(env, env.account, frames, index, tally);
-  if (env.others !== undefined) for (const a of env.others) deliverToAccount(env, a, frames, index, tally);
+  deliverToAccount(env, env.account, env.filter, frames, index, tally);
+  // The device filter names a device of `account`: device names are per account, so the others get
+  // every connection (a group message to the members, the sender's own device left out).
+  if (env.others !== undefined)
+    for (const a of env.others) deliverToAccount(env, a, DeliveryFilter.ALL, frames, index, tally);
   const { waiting } = tally;
   let { delivered } = tally;
   if (waiting === undefined) return { ok: true, delivered };
@@ -115,6 +118,7 @@ interface Tally {
 function deliverToAccount(
   env: DeliveryEnvelope,
   account: string,
+  filter: number,
   frames: OutFrames,
   index: AccountIndex<DeliveryTarget>,
   tally: Tally,
@@ -123,7 +127,7 @@ function deliverToAccount(
   if (conns === undefined) return;
   // A copy: closeAfter (or a slow reader) may take a connection out of the list while we iterate.
   for (const c of conns.length === 1 ? conns : [...conns]) {
-    if (!matchesFilter(c, env.filter, env.device, env.capability)) continue;
+    if (!matchesFilter(c, filter, env.device, env.capability)) continue;
     const r = c.deliver(frames, env.closeAfter);
     if (r === true) tally.delivered++;
     else if (r !== false) {

@@ -22,6 +22,8 @@ test("each family with a service is served by exactly one module; STREAM's AUTHE
   assert.equal(served.get(Family.IM), "messaging");
   assert.equal(served.get(Family.LISTS), "roster");
   assert.equal(served.get(Family.PRESENCE), "presence");
+  assert.equal(served.get(Family.AVATAR), "avatar");
+  assert.equal(served.get(Family.GROUP_CHATS), "groupchat");
   for (const [family, role] of served) assert.ok(role, familyName(family));
 });
 
@@ -31,7 +33,7 @@ test("dependencies come before the modules that use them; the store goes to the 
     for (const d of m.depends ?? [])
       assert.ok(order.indexOf(d) < order.indexOf(m.role), `${d} before ${m.role}`);
   }
-  assert.deepEqual(storeRoles, ["auth", "roster", "presence", "messaging"]);
+  assert.deepEqual(storeRoles, ["auth", "roster", "presence", "messaging", "avatar", "groupchat"]);
   // A module with tables must be given the store.
   for (const m of modules) if (m.migrations !== undefined) assert.ok(storeRoles.includes(m.role), m.role);
 });

@@ -213,12 +213,12 @@ Each returns a comma list: use it as splitList "," (include ...).
 */}}
 {{/* Every role but edge, which has its own Deployment: what services.roles may name. */}}
 {{- define "impp.backendRoles" -}}
-auth,roster,presence,messaging
+auth,roster,presence,messaging,avatar,groupchat
 {{- end -}}
 
 {{/* The roles that open the database: a pod running any of them gets IMPP_DATABASE_URL. */}}
 {{- define "impp.storeRoles" -}}
-auth,roster,presence,messaging
+auth,roster,presence,messaging,avatar,groupchat
 {{- end -}}
 
 {{/* services.roles as a comma list, spaces removed. */}}

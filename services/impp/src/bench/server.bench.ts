@@ -12,10 +12,26 @@
 // Settings: IMPP_BENCH_MODES (embedded,distributed), IMPP_BENCH_CONNECTIONS (1000,10000),
 // IMPP_BENCH_PAIRS (500), IMPP_BENCH_SECONDS (10), IMPP_BENCH_WINDOW (per-sender messages in flight, 4),
 // IMPP_BENCH_PARTS (connections,im,presence,storm).
+// IMPP_BENCH_GROUPS=1 runs, instead of the above, the group-chat and avatar figures: a group of
+// IMPP_BENCH_GROUP_SIZE (200) members online across the edges — group messages/s and p50/p99 time
+// until the last member has a message — and avatar GETs/s from 500 clients for 50 distinct avatars.
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { hashPassword } from "@impp/auth";
 import { befriend, connectAndLogin, type ImppClient, type ResponseFrame } from "@impp/client";
-import { Family, ImTlv, ImType, ListsType, PresenceTlv, PresenceType, Status } from "@impp/protocol";
+import {
+  AvatarTlv,
+  AvatarType,
+  Family,
+  GroupChatsTlv,
+  GroupChatsType,
+  ImTlv,
+  ImType,
+  ListsType,
+  PresenceTlv,
+  PresenceType,
+  Status,
+} from "@impp/protocol";
 import type { Store } from "@impp/store";
 import { sql } from "kysely";
 import { type Cluster, type ClusterMode, startCluster } from "../testing/cluster.js";
@@ -32,6 +48,8 @@ const PARTS = new Set(
 const WATCHERS = Number(env.IMPP_BENCH_WATCHERS ?? 1000);
 const STORM = Number(env.IMPP_BENCH_STORM ?? 1000);
 const STORM_CONTACTS = 100;
+const GROUPS = env.IMPP_BENCH_GROUPS === "1";
+const GROUP_SIZE = Number(env.IMPP_BENCH_GROUP_SIZE ?? 200);
 const CONCURRENCY = 64; // logins in flight while connecting
 const USERS = 100; // accounts the connection test spreads its devices over
 const PASSWORD = "bench password";
@@ -428,8 +446,168 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+async function groupsMode(mode: ClusterMode): Promise<void> {
+  line(
+    `\n== groups and avatars: ${mode === "distributed" ? "distributed (services + 2 edges)" : "embedded (one process)"} ==`,
+  );
+  progress("starting the server…");
+  const cluster = await startCluster({
+    mode,
+    env: { ...SERVER_ENV, IMPP_MAX_DEVICES: "20", IMPP_GROUP_MAX_MEMBERS: String(GROUP_SIZE + 10) },
+    ...(mode === "distributed" ? { edges: 2 } : {}),
+  });
+  const clients: ImppClient[] = [];
+  const connect = (i: number, name: string) => {
+    const edge = cluster.edges[i % cluster.edges.length]!;
+    return connectAndLogin({
+      host: edge.host,
+      port: edge.port,
+      rejectUnauthorized: false,
+      timeoutMs: 60_000,
+      name,
+      password: PASSWORD,
+    });
+  };
+  try {
+    const names = await pool(
+      GROUP_SIZE,
+      8,
+      async (i) => {
+        const n = `member${i}`;
+        await cluster.addUser(n, PASSWORD);
+        return n;
+      },
+      "creating accounts",
+    );
+    const members = await pool(GROUP_SIZE, CONCURRENCY, (i) => connect(i, names[i]!), "connecting members");
+    clients.push(...members);
+    await pool(
+      GROUP_SIZE - 1,
+      16,
+      (i) =>
+        befriend({ client: members[0]!, name: names[0]! }, { client: members[i + 1]!, name: names[i + 1]! }),
+      "befriending",
+    );
+    const created = await members[0]!.groupRequest(GroupChatsType.SET, {
+      name: "bench",
+      members: names.slice(1),
+    });
+    if (created.isError) throw new Error(`group SET failed: ${created.errorCode}`);
+    await sleep(1000);
+    for (const m of members) m.drainIndications();
+
+    // Group messages: 4 members send, 4 in flight each; a message is "there" when every other member has it.
+    for (const [senders, window] of [
+      [1, 1],
+      [4, 4],
+    ] as const) {
+      const waiting = new Map<string, { t0: number; left: number }>();
+      const latencies: number[] = [];
+      const onFrame = (f: ResponseFrame) => {
+        if (f.family !== Family.GROUP_CHATS || f.type !== GroupChatsType.MESSAGE_SEND || !f.isIndication)
+          return;
+        const id = f.tlvs.first(GroupChatsTlv.MESSAGE)?.toString("latin1") ?? "";
+        const w = waiting.get(id);
+        if (w === undefined) return;
+        if (--w.left === 0) {
+          latencies.push(performance.now() - w.t0);
+          waiting.delete(id);
+        }
+      };
+      for (const m of members) m.on("frame", onFrame);
+      const seconds = senders === 1 ? Math.min(3, SECONDS) : SECONDS;
+      const deadline = performance.now() + seconds * 1000;
+      const t0 = performance.now();
+      let sent = 0;
+      const before = sumStat(cluster.pids());
+      await Promise.all(
+        members.slice(0, senders).map(async (s) => {
+          const lane = async () => {
+            while (performance.now() < deadline) {
+              const id = randomBytes(8).toString("hex");
+              waiting.set(id, { t0: performance.now(), left: GROUP_SIZE - 1 });
+              const r = await s.sendGroupMessage("bench", Buffer.from(id, "latin1"));
+              if (!r.isError) sent++;
+            }
+          };
+          await Promise.all(Array.from({ length: window }, lane));
+        }),
+      );
+      const elapsed = (performance.now() - t0) / 1000;
+      await sleep(1000);
+      const cpu = sumStat(cluster.pids()).cpu - before.cpu;
+      for (const m of members) m.off("frame", onFrame);
+      latencies.sort((a, b) => a - b);
+      const pct = (p: number) =>
+        latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+      line(
+        `group of ${GROUP_SIZE}, ${senders} sender(s) × ${window} in flight for ${elapsed.toFixed(1)} s: ${(sent / elapsed).toFixed(0)} group messages/s ` +
+          `(${((sent * (GROUP_SIZE - 1)) / elapsed).toFixed(0)} deliveries/s), time to the last member p50 ${pct(0.5).toFixed(1)} ms, p99 ${pct(0.99).toFixed(1)} ms; ` +
+          `${waiting.size} not complete; server CPU ${(cpu / elapsed).toFixed(2)} cores`,
+      );
+    }
+    progress("closing…");
+    await Promise.all(clients.splice(0).map((c) => c.close().catch(() => {})));
+
+    // Avatar GETs: 50 distinct images, 500 clients (of 100 accounts) each GETting one at a time.
+    const avatarUsers = await pool(
+      100,
+      8,
+      async (i) => {
+        const n = `viewer${i}`;
+        await cluster.addUser(n, PASSWORD);
+        return n;
+      },
+      "creating viewers",
+    );
+    const viewers = await pool(
+      500,
+      CONCURRENCY,
+      (i) => connect(i, avatarUsers[i % 100]!),
+      "connecting viewers",
+    );
+    clients.push(...viewers);
+    const hashes: Buffer[] = [];
+    for (let i = 0; i < 50; i++) {
+      const img = Buffer.concat([
+        Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+        randomBytes(8000),
+      ]);
+      const r = await viewers[i]!.uploadAvatar(img);
+      hashes.push(r.tlvs.first(AvatarTlv.AVATAR_SHA1)!);
+    }
+    let gets = 0;
+    let failed = 0;
+    const before = sumStat(cluster.pids());
+    const t0 = performance.now();
+    const deadline = t0 + SECONDS * 1000;
+    await Promise.all(
+      viewers.map(async (v, i) => {
+        let k = i;
+        while (performance.now() < deadline) {
+          const r = await v.avatar(AvatarType.GET, hashes[k++ % 50]!);
+          if (r.isError) failed++;
+          else gets++;
+        }
+      }),
+    );
+    const elapsed = (performance.now() - t0) / 1000;
+    const cpu = sumStat(cluster.pids()).cpu - before.cpu;
+    line(
+      `avatar GET, 500 clients, 50 distinct 8 KB avatars, ${elapsed.toFixed(1)} s: ${(gets / elapsed).toFixed(0)} GETs/s ` +
+        `(${((gets * 8 * 1024) / elapsed / 1024 / 1024).toFixed(0)} MiB/s of images)${failed > 0 ? `, ${failed} failed` : ""}; server CPU ${(cpu / elapsed).toFixed(2)} cores`,
+    );
+  } finally {
+    progress("stopping…");
+    for (const c of clients) c.destroy();
+    await cluster.stop();
+    progress("");
+  }
+}
+
 for (const m of MODES) {
   const mode: ClusterMode = m === "embedded" ? "embedded-process" : (m as ClusterMode);
-  await benchMode(mode);
+  if (GROUPS) await groupsMode(mode);
+  else await benchMode(mode);
 }
 process.exit(0);

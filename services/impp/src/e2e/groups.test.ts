@@ -1,0 +1,4 @@
+// Avatars and group chats end to end on the embedded server.
+import { groupsSuite } from "./groups.js";
+
+groupsSuite("embedded");

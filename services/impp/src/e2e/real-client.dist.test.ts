@@ -1,0 +1,3 @@
+import { realClientSuite } from "./real-client.js";
+
+realClientSuite("distributed");
