@@ -18,6 +18,14 @@ export interface Limits {
   drainGraceMs: number;
   maxConnections: number;
   tlsHandshakeTimeoutMs: number;
+  preLoginMaxBlock: number;
+  maxTlvsPerBlock: number;
+  versionTimeoutMs: number;
+  featuresTimeoutMs: number;
+  loginTimeoutMs: number;
+  preLoginMemory: number;
+  connectionWorkRate: number;
+  accountWorkRate: number;
 }
 
 export interface Config {
@@ -190,6 +198,14 @@ export function loadConfig(
     drainGraceMs: read(S.drainGraceMs, 0),
     maxConnections: read(S.maxConnections, 0),
     tlsHandshakeTimeoutMs: read(S.tlsHandshakeTimeoutMs, 0),
+    preLoginMaxBlock: read(S.preLoginMaxBlock, 0),
+    maxTlvsPerBlock: read(S.maxTlvsPerBlock, 0),
+    versionTimeoutMs: read(S.versionTimeoutMs, 0),
+    featuresTimeoutMs: read(S.featuresTimeoutMs, 0),
+    loginTimeoutMs: read(S.loginTimeoutMs, 0),
+    preLoginMemory: read(S.preLoginMemory, 0),
+    connectionWorkRate: read(S.connectionWorkRate, 0),
+    accountWorkRate: read(S.accountWorkRate, 0),
   };
 
   const config: Config = {

@@ -281,10 +281,75 @@ export const S = {
   },
   tlsHandshakeTimeoutMs: {
     name: "IMPP_TLS_HANDSHAKE_TIMEOUT_MS",
-    default: "10000",
+    default: "5000",
     group: "Limits",
-    description: "A TLS handshake not finished within this time closes the connection.",
+    description:
+      "A TLS handshake not finished within this time (counted from the FEATURES_SET response; TLS-first port: from accept) closes the connection.",
     parse: ms(100, 10 * MINUTE),
+  },
+  preLoginMaxBlock: {
+    name: "IMPP_PRELOGIN_MAX_BLOCK",
+    default: "4096",
+    group: "Limits",
+    description:
+      "Largest TLV block in bytes (on the wire and inflated) before login: only version, FEATURES_SET, PING, AUTHENTICATE and BIND are legal then, and none needs more. Past it: INVALID_TLV_LENGTH and close.",
+    parse: integer(512, 64 * 1024 * 1024),
+  },
+  maxTlvsPerBlock: {
+    name: "IMPP_MAX_TLVS_PER_BLOCK",
+    default: "1024",
+    group: "Limits",
+    description:
+      "TLVs one request block may hold at its top level (after inflating); past it the request gets INVALID_TLV_LENGTH and the session goes on. Bounds the work one block can cause (65,535 empty TLVs fit in 256 KiB).",
+    parse: integer(16, 1_000_000),
+  },
+  versionTimeoutMs: {
+    name: "IMPP_VERSION_TIMEOUT_MS",
+    default: "5000",
+    group: "Limits",
+    description:
+      "A connection that has not sent its version message this long after it opened (TLS-first port: after TLS is up) is closed.",
+    parse: ms(100, 10 * MINUTE),
+  },
+  featuresTimeoutMs: {
+    name: "IMPP_FEATURES_TIMEOUT_MS",
+    default: "5000",
+    group: "Limits",
+    description:
+      "On the in-band port, a connection whose FEATURES_SET (the request that starts TLS) has not been granted this long after its version message is closed.",
+    parse: ms(100, 10 * MINUTE),
+  },
+  loginTimeoutMs: {
+    name: "IMPP_LOGIN_TIMEOUT_MS",
+    default: "30000",
+    group: "Limits",
+    description:
+      "A connection not logged in (AUTHENTICATE answered ok) this long after TLS came up is closed.",
+    parse: ms(100, HOUR),
+  },
+  preLoginMemory: {
+    name: "IMPP_PRELOGIN_MEMORY",
+    default: "134217728",
+    group: "Limits",
+    description:
+      'Bytes all connections that have not logged in may hold together on one edge (an estimate: a fixed cost per connection plus its unread input); past it new connections are refused (impp_connections_closed_total{reason="prelogin_memory"}).',
+    parse: integer(1024 * 1024, 1024 * 1024 * 1024 * 1024),
+  },
+  connectionWorkRate: {
+    name: "IMPP_CONNECTION_WORK_RATE",
+    default: "4194304",
+    group: "Limits",
+    description:
+      "Work one connection may make its edge do per second, in bytes read plus bytes inflated; a connection over it is not read until its allowance refills (bursts up to 4 times IMPP_MAX_BLOCK).",
+    parse: integer(64 * 1024, 1024 * 1024 * 1024),
+  },
+  accountWorkRate: {
+    name: "IMPP_ACCOUNT_WORK_RATE",
+    default: "8388608",
+    group: "Limits",
+    description:
+      "The same allowance for all connections of one account on one edge together (so opening more connections does not buy more).",
+    parse: integer(64 * 1024, 1024 * 1024 * 1024),
   },
   offlineMaxMessages: {
     name: "IMPP_OFFLINE_MAX_MESSAGES",

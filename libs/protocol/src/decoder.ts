@@ -11,7 +11,7 @@ import {
   readType,
   readVersion,
 } from "./header.js";
-import { findTlvOverrun, tlvOverrun } from "./tlv.js";
+import { findTlvOverrun, scanTlvs, TLVS_OK, TOO_MANY_TLVS, tlvOverrun, tooManyTlvs } from "./tlv.js";
 
 const EMPTY = Buffer.alloc(0);
 
@@ -24,6 +24,11 @@ export interface FrameDecoderOptions {
    * TLVs are checked after inflating (parseTlvs / TlvBlock.parse).
    */
   checkTlvs?: boolean;
+  /**
+   * With checkTlvs: a block holding more TLVs than this is a non-fatal TOO_MANY_TLVS
+   * (INVALID_TLV_LENGTH for that request). Default: unbounded.
+   */
+  maxTlvs?: number;
 }
 
 /**
@@ -34,8 +39,10 @@ export interface FrameDecoderOptions {
  * before waiting for or buffering the block.
  */
 export class FrameDecoder {
-  readonly maxBlockSize: number;
+  /** May be changed between frames (the edge raises it once a session has logged in). */
+  maxBlockSize: number;
   checkTlvs: boolean;
+  maxTlvs: number;
   private cur: Buffer = EMPTY;
   private pos = 0;
   /** Chunks after `cur`, from index `restHead` on (an index, not shift(): O(1) per chunk). */
@@ -49,11 +56,17 @@ export class FrameDecoder {
   constructor(opts: FrameDecoderOptions = {}) {
     this.maxBlockSize = opts.maxBlockSize ?? DEFAULT_MAX_BLOCK;
     this.checkTlvs = opts.checkTlvs ?? true;
+    this.maxTlvs = opts.maxTlvs ?? Number.POSITIVE_INFINITY;
   }
 
   /** Bytes held and not yet returned as frames. */
   get buffered(): number {
     return this.cur.length - this.pos + this.restLen;
+  }
+
+  /** Bytes of input buffers kept alive (whole chunks, including consumed parts still sharing one). */
+  get retained(): number {
+    return (this.pos < this.cur.length ? this.cur.length : 0) + this.restLen;
   }
 
   /** The fatal error the stream stopped on, if any. */
@@ -86,8 +99,10 @@ export class FrameDecoder {
       if (size <= this.maxBlockSize && end <= buf.length) {
         const start = pos + TLV_HEADER_SIZE;
         this.pos = end;
-        if (this.checkTlvs && size > 0 && findTlvOverrun(buf, start, end) >= 0) {
-          return this.overrun(buf, pos, start, end);
+        if (this.checkTlvs && size > 0) {
+          const scan = scanTlvs(buf, start, end, this.maxTlvs);
+          if (scan === TOO_MANY_TLVS) return tooManyTlvs(this.maxTlvs, readHeader(buf, pos));
+          if (scan !== TLVS_OK) return this.overrun(buf, pos, start, end);
         }
         return {
           channel: 2,

@@ -5,6 +5,7 @@ export type ProtocolErrorKind =
   | "UNKNOWN_CHANNEL"
   | "BLOCK_TOO_LARGE"
   | "TLV_OVERRUN"
+  | "TOO_MANY_TLVS"
   | "BAD_VALUE_LENGTH"
   | "BAD_VALUE"
   | "INFLATE_FAILED"
@@ -28,6 +29,8 @@ const KIND_DEFAULTS: Readonly<Record<ProtocolErrorKind, { errorCode: number; fat
   UNKNOWN_CHANNEL: { errorCode: GlobalError.INVALID_CONNECTION, fatal: true },
   BLOCK_TOO_LARGE: { errorCode: GlobalError.INVALID_TLV_LENGTH, fatal: true },
   TLV_OVERRUN: { errorCode: GlobalError.INVALID_TLV_LENGTH, fatal: false },
+  // A well-framed block with more TLVs than the server's bound: that request fails, the stream goes on.
+  TOO_MANY_TLVS: { errorCode: GlobalError.INVALID_TLV_LENGTH, fatal: false },
   BAD_VALUE_LENGTH: { errorCode: GlobalError.INVALID_TLV_LENGTH, fatal: false },
   BAD_VALUE: { errorCode: GlobalError.INVALID_TLV_VALUE, fatal: false },
   INFLATE_FAILED: { errorCode: GlobalError.INVALID_TLV_LENGTH, fatal: false },

@@ -42,4 +42,14 @@ export {
   renderFrameLines,
   type TlvRedactor,
 } from "./render.js";
-export { findTlvOverrun, parseTlvs, type Tlv, TlvBlock, TlvWriter } from "./tlv.js";
+export {
+  findTlvOverrun,
+  parseTlvs,
+  scanTlvs,
+  TLVS_OK,
+  type Tlv,
+  TlvBlock,
+  TlvWriter,
+  TOO_MANY_TLVS,
+  tooManyTlvs,
+} from "./tlv.js";

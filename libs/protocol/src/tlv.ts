@@ -27,6 +27,33 @@ export function findTlvOverrun(buf: Uint8Array, start: number, end: number): num
   return -1;
 }
 
+/** scanTlvs: every TLV fits and there are at most `maxTlvs`. */
+export const TLVS_OK = -1;
+/** scanTlvs: the block holds more than `maxTlvs` TLVs (the walk stopped there). */
+export const TOO_MANY_TLVS = -2;
+
+/**
+ * findTlvOverrun with a bound on the number of TLVs: TLVS_OK, TOO_MANY_TLVS (found as soon as TLV
+ * number maxTlvs+1 starts, so the walk costs at most maxTlvs steps), or the offset of the first
+ * overrunning TLV. 65,535 empty TLVs fit in a 256 KiB block: the bound is what keeps one request's
+ * walk (and every later parse of it) small.
+ */
+export function scanTlvs(buf: Uint8Array, start: number, end: number, maxTlvs: number): number {
+  let p = start;
+  let n = 0;
+  while (p < end) {
+    if (++n > maxTlvs) return TOO_MANY_TLVS;
+    const next = tlvEnd(buf, p);
+    if (next > end) return p;
+    p = next;
+  }
+  return TLVS_OK;
+}
+
+export function tooManyTlvs(maxTlvs: number, header?: FrameHeader): ProtocolError {
+  return new ProtocolError("TOO_MANY_TLVS", `the block holds more than ${maxTlvs} TLVs`, { header });
+}
+
 /**
  * TLV_OVERRUN for the TLV at `at`, which runs past the end of block [start, end): its type when
  * that much of it is there, named after `family` when known. `offset` is the error's offset.

@@ -59,6 +59,8 @@ export {
   type ParseContext,
   type Shape,
   type ShapeParser,
+  type TextClass,
+  textAllowed,
 } from "./schema.js";
 export {
   dispatcher,

@@ -44,6 +44,8 @@ export interface CompiledRoute<State = unknown> {
   readonly type: number;
   readonly session: SessionNeed;
   readonly parse: ShapeParser<Shape>;
+  /** The declaration `parse` was compiled from (fuzzing checks parsed values against it). */
+  readonly shape?: Shape;
   handle(req: Request<Shape>, state: State): Promise<Outcome>;
 }
 
@@ -56,6 +58,7 @@ export function route<const S extends Shape, State>(def: RequestRoute<S, State>)
     type: def.type,
     session: def.session,
     parse: compileShape(def.shape, `type ${def.type}`) as ShapeParser<Shape>,
+    shape: def.shape,
     handle: def.handle as (req: Request<Shape>, state: State) => Promise<Outcome>,
   };
 }

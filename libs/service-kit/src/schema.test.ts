@@ -182,3 +182,62 @@ describe("declared request shapes", () => {
     for (const [what, s] of bad) assert.throws(() => checkShape(s, "test"), Error, what);
   });
 });
+
+describe("text classes (issue #11: control characters in name-like fields)", () => {
+  const textShape = {
+    name: { tlv: 1, kind: "string", text: "name" },
+    line: { tlv: 2, kind: "string", text: "line" },
+    free: { tlv: 3, kind: "string", text: "multiline" },
+    any: { tlv: 4, kind: "string" },
+  } as const satisfies Shape;
+  const p = compileShape(textShape);
+  const one = (tlv: number, v: string) => p(Buffer.from(new TlvWriter().string(tlv, v).finish()), 2, ctx);
+  const refused = (tlv: number, v: string) => {
+    const r = one(tlv, v);
+    assert.ok(r instanceof RequestFailure, `${JSON.stringify(v)} in TLV ${tlv} is refused`);
+    assert.equal(r.code, GlobalError.INVALID_TLV_VALUE);
+  };
+  const accepted = (tlv: number, v: string) => {
+    const r = one(tlv, v);
+    assert.ok(!(r instanceof RequestFailure), `${JSON.stringify(v)} in TLV ${tlv} is accepted: ${String(r)}`);
+  };
+
+  test("the issue's device name (newline, BEL, ESC, NUL) is refused as a name; ordinary names pass", () => {
+    refused(1, "desk\n\u0007\u001b[31m\u0000");
+    for (const bad of ["a\tb", "a\rb", "\u007f", "\u0085", "a\u2028b", "evil\u202egnp.exe", "x\u2066y"])
+      refused(1, bad);
+    for (const ok of ["desk", "Arthur's phone", "Téléphone ☎", "电话", "emoji 🎉"]) accepted(1, ok);
+  });
+
+  test("a line allows TAB only; a multiline text allows TAB, LF and CR", () => {
+    accepted(2, "Trillian\t6.5");
+    refused(2, "two\nlines");
+    refused(2, "bell\u0007");
+    accepted(3, "out to lunch\r\nback at 2\tpm");
+    refused(3, "nul\u0000");
+    refused(3, "esc\u001b[2J");
+    refused(3, "c1\u009b");
+  });
+
+  test("without a text class any valid UTF-8 passes (message bodies are the client's business)", () => {
+    accepted(4, "raw\u0000\u0007\n");
+  });
+
+  test("a text class on a non-string, or an unknown one, is a declaration error", () => {
+    assert.throws(() => checkShape({ x: { tlv: 1, kind: "bytes", text: "name" } } as unknown as Shape, "t"));
+    assert.throws(() => checkShape({ x: { tlv: 1, kind: "string", text: "poem" } } as unknown as Shape, "t"));
+  });
+
+  test("property: a name never holds a C0/C1 control character, whatever is sent", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 40 }), (s) => {
+        const r = one(1, s);
+        if (r instanceof RequestFailure) return;
+        for (const ch of r.name ?? "") {
+          const c = ch.codePointAt(0)!;
+          assert.ok(!(c < 0x20 || (c >= 0x7f && c <= 0x9f)), `code point ${c} in a name`);
+        }
+      }),
+    );
+  });
+});

@@ -53,6 +53,16 @@ export interface FieldSpec {
   readonly maxBytes?: number;
   /** string: at most this many characters (code points), checked after maxBytes. */
   readonly maxChars?: number;
+  /**
+   * string: which characters a value may hold (a value with others is INVALID_TLV_VALUE, or `invalid`).
+   * - "name" — no control characters at all (C0, DEL, C1), no line or paragraph separator, no bidi
+   *   embedding/override/isolate (a name shown to others must not reorder or hide text): device names,
+   *   nicknames, group names, account names.
+   * - "line" — one line of text: no control characters except TAB (client descriptions).
+   * - "multiline" — free text: no control characters except TAB, LF and CR (status messages).
+   * Unset: any valid UTF-8 (message bodies, which are the client's own business).
+   */
+  readonly text?: TextClass;
   /** bytes: a fixed-size value; another length is INVALID_TLV_LENGTH (§6: bad fixed-size value). */
   readonly length?: number;
   /** Numbers (and each u16list entry): inclusive range. */
@@ -62,6 +72,37 @@ export interface FieldSpec {
   readonly maxItems?: number;
   /** The code for a value outside these limits or not valid for its kind; default INVALID_TLV_VALUE. */
   readonly invalid?: number;
+}
+
+export type TextClass = "name" | "line" | "multiline";
+
+const TEXT_CLASSES: ReadonlySet<string> = new Set<TextClass>(["name", "line", "multiline"]);
+
+/** C0 controls, DEL and C1 controls, minus what the class allows. */
+function refusedControl(c: number, cls: TextClass): boolean {
+  if (c < 0x20) {
+    if (cls === "name") return true;
+    if (c === 0x09) return false;
+    return cls === "line" || (c !== 0x0a && c !== 0x0d);
+  }
+  return c >= 0x7f && c <= 0x9f;
+}
+
+/** Whether `s` holds only characters its text class allows. */
+export function textAllowed(s: string, cls: TextClass): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xa0) {
+      if (refusedControl(c, cls)) return false;
+      continue;
+    }
+    if (cls === "multiline" || c < 0x2028) continue;
+    // Line and paragraph separators break a line; bidi embeddings, overrides and isolates reorder
+    // what is shown around a name.
+    if (c === 0x2028 || c === 0x2029) return false;
+    if (cls === "name" && ((c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069))) return false;
+  }
+  return true;
 }
 
 export type Shape = Readonly<Record<string, FieldSpec>>;
@@ -122,6 +163,8 @@ export function checkShape(shape: Shape, where: string): void {
     if (f.length !== undefined && f.kind !== "bytes") throw new Error(`${at}: length applies to bytes only`);
     if (f.maxChars !== undefined && f.kind !== "string")
       throw new Error(`${at}: maxChars applies to strings only`);
+    if (f.text !== undefined && (f.kind !== "string" || !TEXT_CLASSES.has(f.text)))
+      throw new Error(`${at}: text is "name", "line" or "multiline", on strings only`);
     const numeric = NUMERIC_MAX[f.kind] !== undefined || f.kind === "u64";
     if ((f.min !== undefined || f.max !== undefined) && !numeric) {
       throw new Error(`${at}: min/max apply to numbers only`);
@@ -243,6 +286,9 @@ function readValue(spec: FieldSpec, t: Tlv, family: number, ctx: ParseContext): 
       if (s instanceof RequestFailure) return s;
       if (spec.maxChars !== undefined && s.length > spec.maxChars && [...s].length > spec.maxChars) {
         return fail(spec, `${kindName(family, t.type)} is over ${spec.maxChars} characters`);
+      }
+      if (spec.text !== undefined && !textAllowed(s, spec.text)) {
+        return fail(spec, `${kindName(family, t.type)} holds a character a ${spec.text} may not`);
       }
       return s;
     }

@@ -30,6 +30,10 @@ export interface Metrics {
   readonly authAttempts: Counter<"result">;
   /** Frames refused by flood control, per family. */
   readonly rateLimited: Counter<"family">;
+  /** Estimated bytes held by connections that have not logged in (the edge refuses new ones past IMPP_PRELOGIN_MEMORY). */
+  readonly preLoginMemory: Gauge<"edge">;
+  /** Times a connection stopped being read because it (scope=connection) or its account (scope=account) used up its work allowance. */
+  readonly throttled: Counter<"scope">;
 }
 
 export interface CreateMetricsOptions {
@@ -182,6 +186,16 @@ export function createMetrics(
       name: "impp_rate_limited_total",
       help: "Frames refused by flood control, by TLV family",
       labelNames: ["family"],
+    }),
+    preLoginMemory: ensureGauge(registry, {
+      name: "impp_prelogin_memory_bytes",
+      help: "Estimated bytes held by connections that have not logged in",
+      labelNames: ["edge"],
+    }),
+    throttled: ensureCounter(registry, {
+      name: "impp_throttled_total",
+      help: "Connections paused for using up their work allowance, by scope (connection, account)",
+      labelNames: ["scope"],
     }),
   };
 }

@@ -61,7 +61,7 @@ export const authenticateShape = {
     max: Mechanism.PASSWORD,
     invalid: StreamError.MECHANISM_INVALID,
   },
-  name: { tlv: StreamTlv.NAME, kind: "string", required: true, maxBytes: MAX_NAME_BYTES },
+  name: { tlv: StreamTlv.NAME, kind: "string", required: true, maxBytes: MAX_NAME_BYTES, text: "name" },
   // §4.1 [clients]: one client sends the password as 5, another as 0x4001.
   password: {
     tlv: StreamTlv.PASSWORD,

@@ -15,12 +15,13 @@ import {
   FrameDecoder,
   type FrameHeader,
   familyName,
-  findTlvOverrun,
   GlobalError,
   inflateBlock,
   ProtocolError,
   StreamTlv,
   StreamType,
+  scanTlvs,
+  TLVS_OK,
   TlvBlock,
   TlvWriter,
   typeName,
@@ -28,6 +29,8 @@ import {
 import type { Logger, RepeatLimiter } from "@impp/telemetry";
 import type { EdgeCounters } from "./counters.js";
 import type { DeliveryTarget } from "./delivery.js";
+import type { AccountBuckets, Turns, TurnTaker } from "./fairness.js";
+import { WorkBucket } from "./fairness.js";
 import { FamilyFifo, type FifoItem, type FifoOwner } from "./fifo.js";
 import type { FrameLog } from "./frame-log.js";
 import { FramesError, OutFrames } from "./frames.js";
@@ -48,6 +51,24 @@ import { CloseReason, type Sweepable } from "./sweeper.js";
  * login burst (LISTS GET, GROUP_CHATS GET, IM OFFLINE_MESSAGES_GET, PRESENCE GET…) many times over.
  */
 export const MAX_QUEUED_REQUESTS = 32;
+/**
+ * Past the queue limit the edge still reads the socket, to answer PINGs (which never queue): other
+ * requests read meanwhile are parked — copied, so no socket chunk stays pinned — up to this many,
+ * and up to one block limit of bytes; then reading stops.
+ */
+const MAX_PARKED = 32;
+/** Work (bytes read plus bytes inflated) one connection does before it yields to the others. */
+export const SLICE_BYTES = 64 * 1024;
+/**
+ * What the edge charges to the pre-login memory budget for a connection before counting its unread
+ * input: a rough upper bound of a socket's and (once started) a TLS session's own buffers.
+ */
+export const PRELOGIN_BASE_COST = 16 * 1024;
+export const PRELOGIN_TLS_COST = 48 * 1024;
+/** Reasons reading is paused (a bit each): the queue and the parking lot are full; out of allowance; a slice ran out. */
+const PAUSE_QUEUE = 1;
+const PAUSE_THROTTLE = 2;
+const PAUSE_BACKLOG = 4;
 /** A connection told to close (CLOSE_AFTER, too-old version…) whose peer never finishes the close. */
 const CLOSE_GRACE_MS = 5000;
 const EMPTY = Buffer.alloc(0);
@@ -56,6 +77,18 @@ const NO_CAPABILITIES: readonly number[] = [];
 /** What every connection shares: one object per edge. */
 export interface ConnectionHost {
   readonly maxBlockSize: number;
+  /** The block limit until the session has logged in (never above maxBlockSize). */
+  readonly preLoginMaxBlock: number;
+  readonly maxTlvsPerBlock: number;
+  readonly versionTimeoutMs: number;
+  readonly featuresTimeoutMs: number;
+  readonly loginTimeoutMs: number;
+  readonly connectionWorkRate: number;
+  /** Per account over its connections (a bucket each while it has one here). */
+  readonly accountBuckets: AccountBuckets;
+  readonly turns: Turns;
+  /** The estimated bytes held by this connection before login changed by `delta`. */
+  preLoginMemory(delta: number): void;
   readonly maxOutputBuffer: number;
   readonly tlsHandshakeTimeoutMs: number;
   readonly compressionAllowed: boolean;
@@ -100,7 +133,7 @@ function addressOf(socket: net.Socket): string {
   return a.startsWith("::ffff:") ? a.slice(7) : a;
 }
 
-export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoOwner<Pending> {
+export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoOwner<Pending>, TurnTaker {
   readonly id: string;
   readonly remoteAddress: string;
   phase: Phase;
@@ -111,8 +144,12 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
   device = "";
   capabilities: readonly number[] = NO_CAPABILITIES;
   lastActivity: number;
-  handshakeDeadline = 0;
+  /** The current pre-login phase's deadline (0 once logged in) and what closing at it is called. */
+  deadline = 0;
+  deadlineReason: CloseReason = CloseReason.PRELOGIN_TIMEOUT;
   closeDeadline = 0;
+  /** TurnTaker: queued for a turn. */
+  scheduled = false;
 
   private readonly host: ConnectionHost;
   private readonly raw: net.Socket;
@@ -129,8 +166,17 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
   private closed = false;
   /** Between a granted FEATURES_SET and the TLS handshake: the plain stream is over. */
   private upgrading = false;
-  /** Reading stopped because the request queue is full. */
-  private readPaused = false;
+  /** Why reading is paused (PAUSE_* bits); 0 = reading. */
+  private pausedFor = 0;
+  /** Requests read while the queue was full, in arrival order (null = none). */
+  private parked: Pending[] | null = null;
+  private parkedBytes = 0;
+  private readonly bucket: WorkBucket;
+  /** The account's bucket, once logged in. */
+  private accountBucket: WorkBucket | undefined;
+  private throttleTimer: NodeJS.Timeout | undefined;
+  /** What this connection has charged to the edge's pre-login memory budget. */
+  private preLoginCharged = 0;
   private closeReason: CloseReason = CloseReason.CLIENT_CLOSED;
   /**
    * While plain: the received chunks still (partly) held by the decoder, so the bytes after a
@@ -145,6 +191,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
     this.remoteAddress = addressOf(raw);
     this.lastActivity = Date.now();
     this.fifo = new FamilyFifo<Pending>(this);
+    this.bucket = new WorkBucket(host.connectionWorkRate, 4 * host.maxBlockSize, this.lastActivity);
     raw.setNoDelay(true);
     (raw as Owned)[OWNER] = this;
     raw.on("error", Connection.socketError);
@@ -158,8 +205,23 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
       this.phase = Phase.PRE_TLS;
       this.plainChunks = [];
       this.socket = raw;
+      this.setDeadline(host.versionTimeoutMs, CloseReason.PRELOGIN_TIMEOUT);
       raw.on("data", Connection.socketData);
     }
+    this.updatePreLoginMemory();
+  }
+
+  /** Arms the phase deadline the sweeper enforces. */
+  private setDeadline(ms: number, reason: CloseReason): void {
+    this.deadline = Date.now() + ms;
+    this.deadlineReason = reason;
+  }
+
+  /** The block limit now: small until logged in (§6, issue #11). */
+  private get blockLimit(): number {
+    return this.phase >= Phase.LOGGED_IN
+      ? this.host.maxBlockSize
+      : Math.min(this.host.preLoginMaxBlock, this.host.maxBlockSize);
   }
 
   get isClosed(): boolean {
@@ -200,8 +262,9 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
       this.host.counters.bytesIn(chunk.length);
       this.plainChunks?.push(chunk);
       this.decoder ??= new FrameDecoder({
-        maxBlockSize: this.host.maxBlockSize,
+        maxBlockSize: this.blockLimit,
         checkTlvs: !this.compression,
+        maxTlvs: this.host.maxTlvsPerBlock,
       });
       this.decoder.push(chunk);
       this.readFrames();
@@ -210,49 +273,133 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
     }
   }
 
+  /** TurnTaker: the next slice of this connection's buffered input. */
+  turn(): void {
+    if (this.closed || this.ending) return;
+    try {
+      this.readFrames();
+    } catch (e) {
+      this.queueFailed(e);
+    }
+  }
+
+  /**
+   * Decodes and handles buffered frames: one slice of work at most (then the connection yields its
+   * turn, see fairness.ts), and none while out of allowance or while the queue and parking lot are full.
+   */
   private readFrames(): void {
     const decoder = this.decoder;
     if (decoder === null) return;
     let any = false;
+    let spent = 0;
+    let more = false;
     while (!this.ending && !this.closed && !this.upgrading) {
-      if (this.fifo.size >= MAX_QUEUED_REQUESTS) {
-        this.pauseReading();
+      if ((this.pausedFor & (PAUSE_QUEUE | PAUSE_THROTTLE)) !== 0) break;
+      if (spent >= SLICE_BYTES) {
+        more = decoder.buffered > 0;
         break;
       }
       const f = decoder.next();
       if (f === null) break;
       any = true;
       if (f instanceof ProtocolError) {
+        spent += 16;
         if (f.fatal || f.header === undefined) {
           this.fatal(f);
           break;
         }
         // A TLV overrunning a well-framed block: that request fails, the stream goes on (§6).
-        this.onTlv(f.header, EMPTY, f.errorCode);
+        spent += this.onTlv(f.header, EMPTY, f.errorCode);
       } else if (f.channel === Channel.VERSION) {
+        spent += 4;
         this.onVersion(f.version);
       } else {
-        this.onTlv(f, f.block, 0);
+        spent += 16 + f.block.length + this.onTlv(f, f.block, 0);
       }
     }
     if (any) this.lastActivity = Date.now();
+    if (spent > 0) this.charge(spent);
+    if (this.closed) return;
+    // Input left over after a full slice: yield, and stop reading more until the next turn.
+    if (more && !this.ending) this.host.turns.later(this);
+    this.setPaused(PAUSE_BACKLOG, more);
     if (this.upgrading) return;
     if (this.plainChunks !== null) this.trimPlainChunks();
     // A failed decoder also reports 0 buffered; it is kept, so its error stays final.
     else if (this.decoder === decoder && decoder.buffered === 0 && decoder.error === null)
       this.decoder = null;
+    this.updatePreLoginMemory();
+  }
+
+  /** Charges work to this connection's (and its account's) allowance; out of it, reading pauses. */
+  private charge(n: number): void {
+    const now = Date.now();
+    let wait = this.bucket.charge(n, now);
+    let scope = "connection";
+    if (this.accountBucket !== undefined) {
+      const w = this.accountBucket.charge(n, now);
+      if (w > wait) {
+        wait = w;
+        scope = "account";
+      }
+    }
+    if (wait === 0 || (this.pausedFor & PAUSE_THROTTLE) !== 0 || this.closed) return;
+    this.host.counters.throttled(scope);
+    this.setPaused(PAUSE_THROTTLE, true);
+    this.throttleTimer = setTimeout(Connection.unthrottle, wait, this);
+  }
+
+  private static unthrottle(c: Connection): void {
+    c.throttleTimer = undefined;
+    if (c.closed) return;
+    const now = Date.now();
+    const wait = Math.max(c.bucket.waitMs(now), c.accountBucket?.waitMs(now) ?? 0);
+    if (wait > 0) {
+      c.throttleTimer = setTimeout(Connection.unthrottle, wait, c);
+      return;
+    }
+    c.setPaused(PAUSE_THROTTLE, false);
+    c.host.turns.later(c);
+  }
+
+  /** Keeps the edge's pre-login memory estimate in step with this connection (0 once logged in or closed). */
+  private updatePreLoginMemory(): void {
+    let now = 0;
+    if (!this.closed && this.phase < Phase.LOGGED_IN) {
+      now =
+        PRELOGIN_BASE_COST +
+        (this.socket !== this.raw || this.upgrading ? PRELOGIN_TLS_COST : 0) +
+        (this.decoder?.retained ?? 0) +
+        this.parkedBytes;
+    }
+    if (now !== this.preLoginCharged) {
+      this.host.preLoginMemory(now - this.preLoginCharged);
+      this.preLoginCharged = now;
+    }
   }
 
   private onVersion(version: number): void {
     const r = versionReply(version, this.versionDone);
+    if (!this.versionDone && this.phase < Phase.LOGGED_IN) {
+      if (this.phase === Phase.PRE_TLS)
+        this.setDeadline(this.host.featuresTimeoutMs, CloseReason.PRELOGIN_TIMEOUT);
+      else this.setDeadline(this.host.loginTimeoutMs, CloseReason.PRELOGIN_TIMEOUT);
+    }
     this.versionDone = true;
     if (r.kind === "ignore") return;
     this.write(encodeVersion(r.reply));
     if (r.kind === "reject") this.closeAfterFlush(CloseReason.PROTOCOL_ERROR);
   }
 
-  private onTlv(h: FrameHeader, block: Buffer, blockError: number): void {
+  /** Returns the work done beyond reading the frame (a PING's inflating). */
+  private onTlv(h: FrameHeader, block: Buffer, blockError: number): number {
     // The version exchange comes first; a version message after any TLV message is ignored too.
+    if (
+      !this.versionDone &&
+      this.phase === Phase.PRE_AUTH &&
+      this.deadlineReason === CloseReason.PRELOGIN_TIMEOUT
+    )
+      this.setDeadline(this.host.loginTimeoutMs, CloseReason.PRELOGIN_TIMEOUT);
     this.versionDone = true;
     this.host.counters.frameIn(h.family);
     if (this.host.frameLog !== undefined)
@@ -269,15 +416,38 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
     // Before TLS everything is answered here and now (the FEATURES_SET that starts TLS must stop the
     // plain stream before the next byte is read). So is a FEATURES_SET with nothing ahead of it: it
     // switches compression for the very next message, which the decoder must know before reading it.
+    // PING is answered on arrival whatever the queues hold (a keepalive never waits behind a hung
+    // service), before and after login alike.
     if (
       this.phase === Phase.PRE_TLS ||
+      (h.family === Family.STREAM && h.type === StreamType.PING) ||
       (h.family === Family.STREAM && h.type === StreamType.FEATURES_SET && this.fifo.size === 0)
     ) {
-      this.runQueued(item);
-      return;
+      this.inlineWork = 0;
+      this.inlineDepth++;
+      try {
+        this.runQueued(item);
+      } finally {
+        this.inlineDepth--;
+      }
+      return this.inlineWork;
+    }
+    if (this.parked !== null || this.fifo.size >= MAX_QUEUED_REQUESTS) {
+      // Keep reading for PINGs; park the rest (bounded), then stop reading.
+      this.parked ??= [];
+      const copy = blockError === 0 && block.length > 0 ? Buffer.from(block) : block;
+      this.parked.push({ ...item, block: copy });
+      this.parkedBytes += copy.length;
+      if (this.parked.length >= MAX_PARKED || this.parkedBytes >= this.blockLimit)
+        this.setPaused(PAUSE_QUEUE, true);
+      return 0;
     }
     this.fifo.push(item);
+    return 0;
   }
+
+  /** Inflating done inside runQueued for an item handled on arrival (charged by readFrames). */
+  private inlineWork = 0;
 
   /** Framing error: the stream cannot be resynchronised (§6). */
   private fatal(err: ProtocolError): void {
@@ -324,18 +494,34 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
     }
     if (!item.compressed || item.block.length === 0) return item.block;
     // inflateBlock caps the output at the block limit: the zip-bomb guard (§2.6).
-    const inflated = inflateBlock(item.block, this.host.maxBlockSize);
+    const inflated = inflateBlock(item.block, this.blockLimit);
     if (inflated instanceof ProtocolError) {
+      this.workDone(this.blockLimit);
       this.sendError(item, inflated.errorCode, ext);
       return undefined;
     }
-    // Services get only well-formed blocks.
-    if (inflated.length > 0 && findTlvOverrun(inflated, 0, inflated.length) >= 0) {
+    this.workDone(inflated.length);
+    // Services get only well-formed blocks, of a bounded number of TLVs.
+    if (
+      inflated.length > 0 &&
+      scanTlvs(inflated, 0, inflated.length, this.host.maxTlvsPerBlock) !== TLVS_OK
+    ) {
       this.sendError(item, GlobalError.INVALID_TLV_LENGTH, ext);
       return undefined;
     }
     return inflated;
   }
+
+  /** Work done while running an item: charged with the frame when handled on arrival, else now. */
+  private workDone(n: number): void {
+    if (this.runningInline) this.inlineWork += n;
+    else this.charge(n);
+  }
+
+  private get runningInline(): boolean {
+    return this.inlineDepth > 0;
+  }
+  private inlineDepth = 0;
 
   private sendPing(item: Pending): void {
     const w = new TlvWriter(12).u64(StreamTlv.TIMESTAMP, Date.now());
@@ -448,8 +634,17 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
       this.writeOut(frames);
     }
     if ((a & ReplyAction.SET_ACCOUNT) !== 0 && reply.account !== undefined && reply.account !== "") {
+      if (this.accountBucket === undefined) {
+        this.accountBucket = this.host.accountBuckets.acquire(reply.account, Date.now());
+      }
       this.account = reply.account;
-      if (this.phase === Phase.PRE_AUTH) this.phase = Phase.LOGGED_IN;
+      if (this.phase === Phase.PRE_AUTH) {
+        this.phase = Phase.LOGGED_IN;
+        // Logged in: the pre-login deadline, block limit and memory charge no longer apply.
+        this.deadline = 0;
+        if (this.decoder !== null) this.decoder.maxBlockSize = this.host.maxBlockSize;
+        this.updatePreLoginMemory();
+      }
     }
     if ((a & ReplyAction.CLEAR_DEVICE) !== 0 && this.phase === Phase.BOUND) {
       this.host.unbound(this);
@@ -633,7 +828,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
     // The FEATURES_SET response must be on the wire before TLS takes the socket over.
     this.uncork();
     this.upgrading = true;
-    this.handshakeDeadline = Date.now() + this.host.tlsHandshakeTimeoutMs;
+    this.setDeadline(this.host.tlsHandshakeTimeoutMs, CloseReason.TLS_HANDSHAKE_TIMEOUT);
     const s = new tls.TLSSocket(this.raw, { isServer: true, secureContext: this.host.secureContext });
     (s as Owned)[OWNER] = this;
     s.on("secure", Connection.socketSecure);
@@ -642,10 +837,16 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
     s.on("close", Connection.socketClose);
     this.socket = s;
     this.decoder = null;
+    if (this.pausedFor !== 0) s.pause();
+    this.updatePreLoginMemory();
   }
 
   private onSecure(): void {
-    this.handshakeDeadline = 0;
+    // Next: the version message (TLS-first port), then AUTHENTICATE, each within its deadline.
+    if (this.phase < Phase.LOGGED_IN) {
+      if (this.versionDone) this.setDeadline(this.host.loginTimeoutMs, CloseReason.PRELOGIN_TIMEOUT);
+      else this.setDeadline(this.host.versionTimeoutMs, CloseReason.PRELOGIN_TIMEOUT);
+    } else this.deadline = 0;
     this.upgrading = false;
     // Input is only read while not upgrading: anything that came in before this event waits in the decoder.
     if (this.decoder === null || this.decoder.buffered === 0) return;
@@ -679,24 +880,34 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
 
   // ------------------------------------------------------------------ flow control and closing
 
-  private pauseReading(): void {
-    if (this.readPaused) return;
-    this.readPaused = true;
-    this.socket.pause();
+  /** Sets or clears one reason to pause reading; the socket is paused while any reason holds. */
+  private setPaused(bit: number, on: boolean): void {
+    const before = this.pausedFor;
+    this.pausedFor = on ? before | bit : before & ~bit;
+    if (this.closed || this.ending || this.upgrading) return;
+    if (before === 0 && this.pausedFor !== 0) this.socket.pause();
+    else if (before !== 0 && this.pausedFor === 0) this.socket.resume();
   }
 
-  /** FifoOwner: a request settled; reading resumes if it had paused on a full queue. */
+  /** FifoOwner: a request settled; parked requests move up, and reading resumes once they all have. */
   queueSettled(): void {
-    if (!this.readPaused || this.closed || this.ending || this.fifo.size >= MAX_QUEUED_REQUESTS) return;
-    this.readPaused = false;
-    try {
-      // Frames already buffered in the decoder come first; the socket only resumes if they all fit.
-      this.readFrames();
-    } catch (e) {
-      this.queueFailed(e);
-      return;
+    if (this.closed || this.ending) return;
+    const parked = this.parked;
+    if (parked !== null) {
+      while (parked.length > 0 && this.fifo.size < MAX_QUEUED_REQUESTS) {
+        const item = parked.shift()!;
+        this.parkedBytes -= item.block.length;
+        this.fifo.push(item);
+        if (this.closed || this.ending) return;
+      }
+      if (parked.length > 0) return;
+      this.parked = null;
+      this.parkedBytes = 0;
     }
-    if (!this.readPaused && !this.closed && !this.ending) this.socket.resume();
+    if ((this.pausedFor & PAUSE_QUEUE) === 0) return;
+    this.setPaused(PAUSE_QUEUE, false);
+    // Frames already buffered in the decoder come first.
+    this.host.turns.later(this);
   }
 
   /** Writes already queued go out, then the connection closes (CLOSE_AFTER, fatal protocol errors). */
@@ -739,6 +950,13 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
     this.closeReason = reason;
     this.fifo.close();
     this.plainChunks = null;
+    this.parked = null;
+    this.parkedBytes = 0;
+    if (this.throttleTimer !== undefined) clearTimeout(this.throttleTimer);
+    this.throttleTimer = undefined;
+    if (this.accountBucket !== undefined) this.host.accountBuckets.release(this.account);
+    this.accountBucket = undefined;
+    this.updatePreLoginMemory();
     // Whatever the kernel had not taken is lost with the socket: those deliveries were not made.
     const untaken = this.untaken;
     this.untaken = null;

@@ -59,9 +59,17 @@ export class EdgeCounters {
     this.metrics.connectionsClosed.inc({ reason: closeReasonLabel(reason) });
   }
 
-  /** A connection refused before it was counted as open (max connections, accept while draining). */
-  refused(): void {
-    this.metrics.connectionsClosed.inc({ reason: "limit" });
+  /**
+   * A connection refused before it was counted as open: "limit" (max connections, accept while
+   * draining) or "prelogin_memory" (connections not logged in hold too much).
+   */
+  refused(reason: "limit" | "prelogin_memory" = "limit"): void {
+    this.metrics.connectionsClosed.inc({ reason });
+  }
+
+  /** A connection ran out of work allowance (its own or its account's). */
+  throttled(scope: string): void {
+    this.metrics.throttled.inc({ scope });
   }
 
   private child(cache: Map<string, Child>, counter: { labels(...v: string[]): Child }, label: string): Child {

@@ -7,11 +7,12 @@ import type { Config } from "@impp/config";
 import { deliveryTimeout, publishEvent } from "@impp/service-kit";
 import type { SessionStore } from "@impp/sessions";
 import { extractContext, RepeatLimiter, SpanKind, type Telemetry } from "@impp/telemetry";
-import { Connection, type ConnectionHost } from "./connection.js";
+import { Connection, type ConnectionHost, PRELOGIN_BASE_COST } from "./connection.js";
 import { EdgeCounters } from "./counters.js";
 import { AccountIndex, type DeliveryTarget, handleDeliveryMessage } from "./delivery.js";
 import { drainNotice, graceWait } from "./drain.js";
 import { deviceGoneEvent } from "./events.js";
+import { AccountBuckets, Turns } from "./fairness.js";
 import { createFrameLog } from "./frame-log.js";
 import { retireEarlierIncarnations } from "./incarnations.js";
 import { type Listener, listen, refuse } from "./listener.js";
@@ -61,6 +62,10 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
   let draining = false;
   let stopped = false;
   let drainWaiter: { notify(): void } | undefined;
+  // Estimated bytes held by connections that have not logged in (issue #11: 4,000 sockets each
+  // holding most of a block before TLS pinned 750 MB). Past the budget, new connections are refused.
+  let preLoginBytes = 0;
+  const preLoginGauge = telemetry.metrics.preLoginMemory.labels(edgeId);
 
   const publishGone = (account: string, device: string, connId: string, reason: CloseReason): void => {
     try {
@@ -72,6 +77,18 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
 
   const host: ConnectionHost = {
     maxBlockSize: limits.maxBlockSize,
+    preLoginMaxBlock: limits.preLoginMaxBlock,
+    maxTlvsPerBlock: limits.maxTlvsPerBlock,
+    versionTimeoutMs: limits.versionTimeoutMs,
+    featuresTimeoutMs: limits.featuresTimeoutMs,
+    loginTimeoutMs: limits.loginTimeoutMs,
+    connectionWorkRate: limits.connectionWorkRate,
+    accountBuckets: new AccountBuckets(limits.accountWorkRate, 4 * limits.maxBlockSize),
+    turns: new Turns(),
+    preLoginMemory(delta) {
+      preLoginBytes += delta;
+      preLoginGauge.set(preLoginBytes);
+    },
     maxOutputBuffer: limits.maxOutputBuffer,
     tlsHandshakeTimeoutMs: limits.tlsHandshakeTimeoutMs,
     compressionAllowed: config.compression,
@@ -108,9 +125,10 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
 
   const accept = (tlsFirst: boolean) => (socket: net.Socket) => {
     try {
-      if (draining || stopped || connections.size >= limits.maxConnections) {
-        counters.refused();
-        const reason = draining || stopped ? "draining" : "max_connections";
+      const memoryFull = preLoginBytes + PRELOGIN_BASE_COST > limits.preLoginMemory;
+      if (draining || stopped || connections.size >= limits.maxConnections || memoryFull) {
+        const reason = draining || stopped ? "draining" : memoryFull ? "prelogin_memory" : "max_connections";
+        counters.refused(reason === "prelogin_memory" ? "prelogin_memory" : "limit");
         limited.log(
           "info",
           `connection-refused:${reason}`,
@@ -119,6 +137,7 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
             reason,
             connections: connections.size,
             max: limits.maxConnections,
+            preLoginBytes,
           },
           "connection refused",
         );
@@ -197,7 +216,13 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
   const sweeper = new Sweeper(
     connections,
     limits,
-    sweepIntervalMs(limits.idleTimeoutMs, limits.tlsHandshakeTimeoutMs),
+    sweepIntervalMs(
+      limits.idleTimeoutMs,
+      limits.tlsHandshakeTimeoutMs,
+      limits.versionTimeoutMs,
+      limits.featuresTimeoutMs,
+      limits.loginTimeoutMs,
+    ),
   );
   sweeper.start();
 

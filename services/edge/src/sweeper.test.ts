@@ -3,7 +3,13 @@ import { describe, test } from "node:test";
 import { CloseReason, type Sweepable, Sweeper, sweepIntervalMs, sweepVerdict } from "./sweeper.js";
 
 const limits = { idleTimeoutMs: 1000, maxOutputBuffer: 100 };
-const base = { lastActivity: 10_000, handshakeDeadline: 0, closeDeadline: 0, outputBytes: 0 };
+const base = {
+  lastActivity: 10_000,
+  deadline: 0,
+  deadlineReason: CloseReason.TLS_HANDSHAKE_TIMEOUT as CloseReason,
+  closeDeadline: 0,
+  outputBytes: 0,
+};
 
 describe("sweepVerdict", () => {
   test("idle timeout counts from the last inbound message", () => {
@@ -14,11 +20,19 @@ describe("sweepVerdict", () => {
     assert.equal(sweepVerdict({ ...base, outputBytes: 100 }, 10_001, limits), 0);
     assert.equal(sweepVerdict({ ...base, outputBytes: 101 }, 10_001, limits), CloseReason.SLOW_READER);
   });
-  test("TLS handshake and close deadlines", () => {
-    assert.equal(sweepVerdict({ ...base, handshakeDeadline: 10_500 }, 10_499, limits), 0);
+  test("phase deadlines (TLS handshake, pre-login) and close deadlines", () => {
+    assert.equal(sweepVerdict({ ...base, deadline: 10_500 }, 10_499, limits), 0);
     assert.equal(
-      sweepVerdict({ ...base, handshakeDeadline: 10_500 }, 10_500, limits),
+      sweepVerdict({ ...base, deadline: 10_500 }, 10_500, limits),
       CloseReason.TLS_HANDSHAKE_TIMEOUT,
+    );
+    assert.equal(
+      sweepVerdict(
+        { ...base, deadline: 10_500, deadlineReason: CloseReason.PRELOGIN_TIMEOUT },
+        10_600,
+        limits,
+      ),
+      CloseReason.PRELOGIN_TIMEOUT,
     );
     assert.equal(sweepVerdict({ ...base, closeDeadline: 10_100 }, 10_100, limits), CloseReason.SERVER_CLOSE);
   });

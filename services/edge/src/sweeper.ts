@@ -16,6 +16,8 @@ export const CloseReason = {
   SOCKET_ERROR: 9,
   /** The edge hit an internal error handling this connection. */
   INTERNAL_ERROR: 10,
+  /** A phase before login (version, FEATURES_SET, AUTHENTICATE) was not finished within its deadline. */
+  PRELOGIN_TIMEOUT: 11,
 } as const;
 export type CloseReason = (typeof CloseReason)[keyof typeof CloseReason];
 
@@ -30,6 +32,7 @@ const REASON_LABELS: Record<CloseReason, string> = {
   8: "tls_handshake_timeout",
   9: "socket_error",
   10: "internal_error",
+  11: "prelogin_timeout",
 };
 
 export function closeReasonLabel(r: CloseReason): string {
@@ -39,7 +42,10 @@ export function closeReasonLabel(r: CloseReason): string {
 /** A connection's clocks as the sweeper sees them (ms since the epoch; 0 = not armed). */
 export interface SweepView {
   readonly lastActivity: number;
-  readonly handshakeDeadline: number;
+  /** The current phase's deadline before login (version, FEATURES_SET, TLS handshake, AUTHENTICATE); 0 = none. */
+  readonly deadline: number;
+  /** Why the connection closes when `deadline` passes. */
+  readonly deadlineReason: CloseReason;
   readonly closeDeadline: number;
   readonly outputBytes: number;
 }
@@ -52,15 +58,15 @@ export interface SweepLimits {
 /** 0 = leave it; else why to close it now. */
 export function sweepVerdict(c: SweepView, now: number, limits: SweepLimits): CloseReason | 0 {
   if (c.closeDeadline !== 0 && now >= c.closeDeadline) return CloseReason.SERVER_CLOSE;
-  if (c.handshakeDeadline !== 0 && now >= c.handshakeDeadline) return CloseReason.TLS_HANDSHAKE_TIMEOUT;
+  if (c.deadline !== 0 && now >= c.deadline) return c.deadlineReason;
   if (c.outputBytes > limits.maxOutputBuffer) return CloseReason.SLOW_READER;
   if (now - c.lastActivity >= limits.idleTimeoutMs) return CloseReason.IDLE_TIMEOUT;
   return 0;
 }
 
 /** A quarter of the shortest timeout, between 25 ms and 1 s: deadlines are met within 25%. */
-export function sweepIntervalMs(idleTimeoutMs: number, handshakeTimeoutMs: number): number {
-  return Math.max(25, Math.min(1000, Math.floor(Math.min(idleTimeoutMs, handshakeTimeoutMs) / 4)));
+export function sweepIntervalMs(...timeoutsMs: number[]): number {
+  return Math.max(25, Math.min(1000, Math.floor(Math.min(...timeoutsMs) / 4)));
 }
 
 export interface Sweepable extends SweepView {

@@ -23,18 +23,20 @@ export interface ClientDescription {
   clientDescription?: string;
 }
 
-const text = (tlv: number, maxBytes: number) => ({ tlv, kind: "string", maxBytes }) as const;
+/** Client descriptions are one line; a status message may have line breaks and tabs (§4.2). */
+const text = <T extends "line" | "multiline">(tlv: number, maxBytes: number, cls: T) =>
+  ({ tlv, kind: "string", maxBytes, text: cls }) as const;
 const flag = (tlv: number) => ({ tlv, kind: "flag" }) as const;
 
 /** The client description TLVs of BIND (§4.2). */
 const clientShape = {
-  clientName: text(DeviceTlv.CLIENT_NAME, MAX_CLIENT_FIELD_BYTES),
-  clientPlatform: text(DeviceTlv.CLIENT_PLATFORM, MAX_CLIENT_FIELD_BYTES),
-  clientModel: text(DeviceTlv.CLIENT_MODEL, MAX_CLIENT_FIELD_BYTES),
-  clientArch: text(DeviceTlv.CLIENT_ARCH, MAX_CLIENT_FIELD_BYTES),
-  clientVersion: text(DeviceTlv.CLIENT_VERSION, MAX_CLIENT_FIELD_BYTES),
-  clientBuild: text(DeviceTlv.CLIENT_BUILD, MAX_CLIENT_FIELD_BYTES),
-  clientDescription: text(DeviceTlv.CLIENT_DESCRIPTION, MAX_CLIENT_FIELD_BYTES),
+  clientName: text(DeviceTlv.CLIENT_NAME, MAX_CLIENT_FIELD_BYTES, "line"),
+  clientPlatform: text(DeviceTlv.CLIENT_PLATFORM, MAX_CLIENT_FIELD_BYTES, "line"),
+  clientModel: text(DeviceTlv.CLIENT_MODEL, MAX_CLIENT_FIELD_BYTES, "line"),
+  clientArch: text(DeviceTlv.CLIENT_ARCH, MAX_CLIENT_FIELD_BYTES, "line"),
+  clientVersion: text(DeviceTlv.CLIENT_VERSION, MAX_CLIENT_FIELD_BYTES, "line"),
+  clientBuild: text(DeviceTlv.CLIENT_BUILD, MAX_CLIENT_FIELD_BYTES, "line"),
+  clientDescription: text(DeviceTlv.CLIENT_DESCRIPTION, MAX_CLIENT_FIELD_BYTES, "line"),
 } as const satisfies Shape;
 
 /** The wished (BIND) or named (UNBIND) device; absent = "" (BIND: the store picks; UNBIND: this one). */
@@ -45,6 +47,8 @@ const deviceNameShape = {
     kind: "string",
     maxBytes: MAX_DEVICE_NAME * 4,
     maxChars: MAX_DEVICE_NAME,
+    // Shown to the user's other devices and relayed: no control or bidi-override characters.
+    text: "name",
   },
 } as const satisfies Shape;
 
@@ -52,7 +56,7 @@ const deviceNameShape = {
 const deviceStateShape = {
   // MOBILE is the server's to advertise, never a client's to set (§4.2).
   status: { tlv: DeviceTlv.STATUS, kind: "u16", max: Status.INVISIBLE },
-  statusMessage: text(DeviceTlv.STATUS_MESSAGE, MAX_STATUS_MESSAGE_BYTES),
+  statusMessage: text(DeviceTlv.STATUS_MESSAGE, MAX_STATUS_MESSAGE_BYTES, "multiline"),
   capabilities: {
     tlv: DeviceTlv.CAPABILITIES,
     kind: "u16list",

@@ -26,12 +26,17 @@ export interface PresenceFamilyState {
   sessions: SessionStore;
 }
 
-const setShape = {
+export const setShape = {
   // MOBILE is the server's to advertise (§4.2), never a client's to set.
   status: { tlv: PresenceTlv.STATUS, kind: "u16", max: Status.INVISIBLE },
-  statusMessage: { tlv: PresenceTlv.STATUS_MESSAGE, kind: "string", maxBytes: MAX_STATUS_MESSAGE_BYTES },
+  statusMessage: {
+    tlv: PresenceTlv.STATUS_MESSAGE,
+    kind: "string",
+    maxBytes: MAX_STATUS_MESSAGE_BYTES,
+    text: "multiline",
+  },
   isStatusAutomatic: { tlv: PresenceTlv.IS_STATUS_AUTOMATIC, kind: "flag" },
-  nickname: { tlv: PresenceTlv.NICKNAME, kind: "string", maxBytes: MAX_NICKNAME_BYTES },
+  nickname: { tlv: PresenceTlv.NICKNAME, kind: "string", maxBytes: MAX_NICKNAME_BYTES, text: "name" },
   // 20 bytes, or empty to clear.
   avatarSha1: { tlv: PresenceTlv.AVATAR_SHA1, kind: "bytes", maxBytes: 20 },
   capabilities: {

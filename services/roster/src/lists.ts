@@ -49,7 +49,7 @@ const target = (tlv: number) =>
 const contactShape = target(ListsTlv.CONTACT_ADDRESS);
 const contactAddShape = {
   ...contactShape,
-  nickname: { tlv: ListsTlv.NICKNAME, kind: "string", maxBytes: MAX_NICKNAME_BYTES },
+  nickname: { tlv: ListsTlv.NICKNAME, kind: "string", maxBytes: MAX_NICKNAME_BYTES, text: "name" },
 } as const satisfies Shape;
 const allowShape = target(ListsTlv.ALLOW_ADDRESS);
 const blockShape = target(ListsTlv.BLOCK_ADDRESS);
