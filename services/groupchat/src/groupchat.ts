@@ -55,8 +55,11 @@ const REPLAY_PAGE = 200;
 const nameField = {
   tlv: GroupChatsTlv.NAME,
   kind: "string",
+  // A group id is shown and compared: no control characters (docs/security.md).
+  text: "name",
   required: true,
   minBytes: 1,
+  maxBytes: MAX_NAME_CHARS * 4,
   maxChars: MAX_NAME_CHARS,
 } as const;
 // A MEMBER that is no address of this server cannot be my contact.
