@@ -117,6 +117,8 @@ export interface Cluster {
   restart(part: ClusterPart): Promise<void>;
   /** The cluster's own NATS/Redis/Postgres processes (ownInfra). */
   readonly infra: Partial<Record<InfraKind, InfraProcess>>;
+  /** Distributed: the name of the cluster's fresh Postgres database (benchmarks find its backends by it). */
+  readonly databaseName?: string;
   /** The in-process server (embedded mode only). */
   readonly server: ServerHandle | undefined;
   stop(): Promise<void>;
@@ -432,6 +434,7 @@ async function distributed(
       else await ownProcess(part).restart();
     },
     infra,
+    databaseName: dbName,
     server: undefined,
     stop: run,
   };
