@@ -5,7 +5,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,7 +15,14 @@ import { openStore, type Store } from "@impp/store";
 import pg from "pg";
 import { remoteAdmin } from "../commands/user.js";
 import { migrateModules, type ServerHandle, startServer } from "../runtime.js";
-import { type InfraKind, type InfraProcess, startNats, startPostgres, startRedis } from "./infra.js";
+import {
+  freePort,
+  type InfraKind,
+  type InfraProcess,
+  startNats,
+  startPostgres,
+  startRedis,
+} from "./infra.js";
 
 export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "bin.js");
 
@@ -134,17 +140,7 @@ export class ClusterError extends Error {
   }
 }
 
-/** A free TCP port on 127.0.0.1 (closed again, so a child can bind it). */
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from "./infra.js";
 
 const BASE_ENV: Record<string, string> = {
   IMPP_HOST: "127.0.0.1",
