@@ -63,7 +63,7 @@ export interface Config {
   groups: { maxMembers: number; perUser: number; historyDays: number };
   heartbeat: { intervalMs: number; ttlMs: number };
   /** Offline messages (IMPP_OFFLINE_*): per-recipient caps, retention in days (undefined = off). */
-  offline: { maxMessages: number; maxBytes: number; retentionDays: number | undefined };
+  offline: { maxMessages: number; maxBytes: number; retentionDays: number | undefined; maxBatch: number };
   logLevel: string;
   /** IMPP_LOG_BODIES: message bodies in the trace-level frame log. */
   logBodies: boolean;
@@ -235,6 +235,7 @@ export function loadConfig(
       maxMessages: read(S.offlineMaxMessages, 10_000),
       maxBytes: read(S.offlineMaxBytes, 64 * 1024 * 1024),
       retentionDays: read(S.offlineRetentionDays),
+      maxBatch: read(S.offlineMaxBatch, 256),
     },
     logLevel: read(S.logLevel, "info"),
     logBodies: read(S.logBodies, false),

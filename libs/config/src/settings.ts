@@ -367,6 +367,14 @@ export const S = {
       "Bytes of stored MESSAGE_CHUNKs one recipient may have; past it a message to them is refused with SERVICE_UNAVAILABLE.",
     parse: integer(65536, 1024 * 1024 * 1024 * 1024),
   },
+  offlineMaxBatch: {
+    name: "IMPP_OFFLINE_MAX_BATCH",
+    default: "256",
+    group: "Offline messages",
+    description:
+      "Group commit: messages stored in one transaction at most while earlier ones are being written; 1 turns batching off (one transaction per message).",
+    parse: integer(1, 10_000),
+  },
   offlineRetentionDays: {
     name: "IMPP_OFFLINE_RETENTION_DAYS",
     default: undefined,

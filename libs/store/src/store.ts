@@ -136,6 +136,14 @@ async function openPostgres(url: string, opts: StoreOptions): Promise<Store> {
   // without a listener it would crash the process. The pool replaces the
   // client; ping() reports the outage meanwhile.
   pool.on("error", (err) => opts.onPoolError?.(err));
+  // A client that is checked out (inside a transaction, between two of its queries) when the
+  // server goes away gets the error as an event, not through the pool, and an 'error' event
+  // without a listener crashes the process: a Postgres restart took the services process down
+  // with it (found by the kill -9 fault test). With a listener the transaction's next query fails,
+  // the request is refused, and the pool drops the dead client when it comes back.
+  pool.on("connect", (client) => {
+    client.on("error", (err) => opts.onPoolError?.(err));
+  });
   try {
     const client = await pool.connect();
     client.release();
