@@ -25,7 +25,7 @@ import {
   TlvWriter,
   typeName,
 } from "@impp/protocol";
-import type { Logger, RepeatLimiter } from "@impp/telemetry";
+import type { Logger, RepeatLimiter, Span } from "@impp/telemetry";
 import type { EdgeCounters } from "./counters.js";
 import type { DeliveryTarget } from "./delivery.js";
 import { FamilyFifo, type FifoItem, type FifoOwner } from "./fifo.js";
@@ -40,7 +40,7 @@ import {
   type SessionView,
   versionReply,
 } from "./session-state.js";
-import { CloseReason, type Sweepable } from "./sweeper.js";
+import { CloseReason, closeReasonLabel, type Sweepable } from "./sweeper.js";
 
 /**
  * Requests a connection may have queued or in flight. At the limit the edge stops reading the
@@ -67,6 +67,11 @@ export interface ConnectionHost {
   /** Info lines clients can provoke at will (service errors), capped per kind. */
   readonly limited: RepeatLimiter;
   readonly counters: EdgeCounters;
+  /**
+   * The connection's impp.session span, started as it is accepted and ended when it closes: a root,
+   * always sampled when spans are exported (non-recording, but with ids for the logs, when not).
+   */
+  startSession(conn: Connection, tlsFirst: boolean): Span;
   /** The connection now has a device: index it for deliveries. */
   bound(conn: Connection): void;
   /** The connection's device went (CLEAR_DEVICE) while the connection stays. */
@@ -103,6 +108,8 @@ function addressOf(socket: net.Socket): string {
 export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoOwner<Pending> {
   readonly id: string;
   readonly remoteAddress: string;
+  /** impp.session: its trace id is in every log line of this connection; request spans link to it. */
+  readonly session: Span;
   phase: Phase;
   featuresDone = false;
   authStarted = false;
@@ -145,6 +152,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
     this.remoteAddress = addressOf(raw);
     this.lastActivity = Date.now();
     this.fifo = new FamilyFifo<Pending>(this);
+    this.session = host.startSession(this, tlsFirst);
     raw.setNoDelay(true);
     (raw as Owned)[OWNER] = this;
     raw.on("error", Connection.socketError);
@@ -160,6 +168,11 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
       this.socket = raw;
       raw.on("data", Connection.socketData);
     }
+  }
+
+  /** The session's trace id, for log lines (`trace_id`, as the logger's span mixin writes it). */
+  get traceId(): string {
+    return this.session.spanContext().traceId;
   }
 
   get isClosed(): boolean {
@@ -247,6 +260,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
     const r = versionReply(version, this.versionDone);
     this.versionDone = true;
     if (r.kind === "ignore") return;
+    this.session.addEvent("version", { "impp.version": version, "impp.accepted": r.kind !== "reject" });
     this.write(encodeVersion(r.reply));
     if (r.kind === "reject") this.closeAfterFlush(CloseReason.PROTOCOL_ERROR);
   }
@@ -392,6 +406,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
         device: this.device,
         capabilities: this.capabilities,
         remoteAddress: this.remoteAddress,
+        session: this.session,
       })
       .then((out) => {
         if (out.ok) {
@@ -403,6 +418,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
           `service-unavailable:${familyName(item.family)}:${out.reason}`,
           {
             conn: this.id,
+            trace_id: this.traceId,
             account: this.account || undefined,
             remoteAddress: this.remoteAddress,
             family: familyName(item.family),
@@ -433,7 +449,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
     const frames = reply.frames.length === 0 ? undefined : OutFrames.parse(reply.frames);
     if (frames instanceof FramesError) {
       this.host.logger.warn(
-        { conn: this.id, family: item.family, err: frames.message },
+        { conn: this.id, trace_id: this.traceId, family: item.family, err: frames.message },
         "service sent bad frames",
       );
       this.sendError(
@@ -450,6 +466,8 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
     if ((a & ReplyAction.SET_ACCOUNT) !== 0 && reply.account !== undefined && reply.account !== "") {
       this.account = reply.account;
       if (this.phase === Phase.PRE_AUTH) this.phase = Phase.LOGGED_IN;
+      this.session.setAttribute("impp.account", reply.account);
+      this.session.addEvent("authenticated");
     }
     if ((a & ReplyAction.CLEAR_DEVICE) !== 0 && this.phase === Phase.BOUND) {
       this.host.unbound(this);
@@ -457,6 +475,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
       this.capabilities = NO_CAPABILITIES;
       this.phase = Phase.LOGGED_IN;
       this.fifo.setConcurrent(false);
+      this.session.addEvent("unbound");
     }
     if ((a & ReplyAction.SET_CAPABILITIES) !== 0 && reply.capabilities !== undefined) {
       this.capabilities = reply.capabilities;
@@ -467,6 +486,8 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
       this.phase = Phase.BOUND;
       this.host.bound(this);
       this.fifo.setConcurrent(true);
+      this.session.setAttribute("impp.device", reply.device);
+      this.session.addEvent("bound");
     }
     if ((a & ReplyAction.CLOSE_AFTER) !== 0) this.closeAfterFlush(CloseReason.SERVER_CLOSE);
   }
@@ -489,6 +510,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
         `service-error:${familyName(family)}:${error}`,
         {
           conn: this.id,
+          trace_id: this.traceId,
           account: this.account || undefined,
           remoteAddress: this.remoteAddress,
           family: familyName(family),
@@ -647,6 +669,8 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
   private onSecure(): void {
     this.handshakeDeadline = 0;
     this.upgrading = false;
+    if (this.session.isRecording())
+      this.session.addEvent("tls", { "tls.protocol": (this.socket as tls.TLSSocket).getProtocol() ?? "" });
     // Input is only read while not upgrading: anything that came in before this event waits in the decoder.
     if (this.decoder === null || this.decoder.buffered === 0) return;
     try {
@@ -723,13 +747,13 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
   }
 
   private onError(e: Error): void {
-    this.host.logger.debug({ conn: this.id, err: e.message }, "socket error");
+    this.host.logger.debug({ conn: this.id, trace_id: this.traceId, err: e.message }, "socket error");
     this.close(CloseReason.SOCKET_ERROR);
   }
 
   /** FifoOwner, and every socket handler's catch: a bug of ours closes this connection only. */
   queueFailed(e: unknown): void {
-    this.host.logger.error({ conn: this.id, err: e }, "connection handler failed");
+    this.host.logger.error({ conn: this.id, trace_id: this.traceId, err: e }, "connection handler failed");
     this.close(CloseReason.INTERNAL_ERROR);
   }
 
@@ -744,5 +768,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
     this.untaken = null;
     if (untaken !== null) for (const settle of untaken) settle(false);
     this.host.closed(this, reason);
+    this.session.setAttribute("impp.close_reason", closeReasonLabel(reason));
+    this.session.end();
   }
 }

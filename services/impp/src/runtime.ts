@@ -91,6 +91,7 @@ export async function startServer(
     // Logs on stderr: stdout carries what the commands say to a person (serve's banner).
     logDestination: opts.logDestination ?? process.stderr,
     ...(config.otlpEndpoint ? { otlpEndpoint: config.otlpEndpoint } : {}),
+    traceMessageRatio: config.traceMessageRatio,
   });
   const log = telemetry.logger;
   for (const w of config.warnings) log.warn({ variable: w.variable }, w.problem);
