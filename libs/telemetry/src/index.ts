@@ -9,7 +9,7 @@ export { HealthServerError, TelemetryConfigError } from "./errors.js";
 export type { HealthServer, HealthServerOptions, RouteHandler } from "./health.js";
 export { startHealthServer } from "./health.js";
 export type { CreateMetricsOptions, Metrics } from "./metrics.js";
-export { createMetrics, ensureCounter, ensureGauge, ensureHistogram } from "./metrics.js";
+export { createMetrics, ensureCounter, ensureGauge, ensureHistogram, subjectLabel } from "./metrics.js";
 export { type LimitedLevel, RepeatLimiter, type RepeatLimiterOptions } from "./repeat-limit.js";
 export type { Telemetry, TelemetryOptions } from "./telemetry.js";
 export { createTelemetry } from "./telemetry.js";

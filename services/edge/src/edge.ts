@@ -78,6 +78,7 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
   const limits = config.limits;
   const logger = telemetry.logger.child({ component: "edge", edge: edgeId });
   const counters = new EdgeCounters(telemetry.metrics, edgeId);
+  telemetry.metrics.connectionsLimit.set({ edge: edgeId }, limits.maxConnections);
   const limited = new RepeatLimiter(logger, { perWindow: config.logRepeatsPerMinute });
   // Checked once: above trace, no connection builds anything for the frame log.
   const frameLog = createFrameLog(logger, { bodies: config.logBodies, maxBlockSize: limits.maxBlockSize });

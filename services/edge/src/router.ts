@@ -78,7 +78,10 @@ export class Router {
           { family: fam, service: fam },
           (performance.now() - started) / 1000,
         );
-        if (!out.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: `${out.reason}: ${out.detail}` });
+        if (!out.ok) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: `${out.reason}: ${out.detail}` });
+          this.deps.metrics.busRequestFailures.inc({ family: fam, reason: out.reason });
+        }
         return out;
       },
     );
