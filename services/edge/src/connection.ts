@@ -79,7 +79,7 @@ export interface ConnectionHost {
   /** Called exactly once per connection, whatever closed it. */
   closed(conn: Connection, reason: CloseReason): void;
   /** A device was bound for a connection that had already closed: presence must forget it. */
-  orphanDevice(account: string, device: string, connId: string, reason: CloseReason): void;
+  orphanDevice(account: string, device: string, connId: string, reason: CloseReason, traceId?: string): void;
 }
 
 interface Pending extends FifoItem, FrameHeader {
@@ -442,7 +442,8 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
       // The service bound a device for a connection that is already gone: nobody else will say so.
       if ((a & ReplyAction.SET_DEVICE) !== 0 && reply.device !== undefined) {
         const account = reply.account ?? this.account;
-        if (account !== "") this.host.orphanDevice(account, reply.device, this.id, this.closeReason);
+        if (account !== "")
+          this.host.orphanDevice(account, reply.device, this.id, this.closeReason, this.traceId);
       }
       return;
     }

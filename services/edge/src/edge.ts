@@ -93,11 +93,20 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
   let drainWaiter: { notify(): void } | undefined;
   const readyLimit = readyConnectionLimit(limits.maxConnections, limits.readyMaxConnectionsPercent);
 
-  const publishGone = (account: string, device: string, connId: string, reason: CloseReason): void => {
+  const publishGone = (
+    account: string,
+    device: string,
+    connId: string,
+    reason: CloseReason,
+    traceId?: string,
+  ): void => {
     try {
       publishEvent(bus, deviceGoneEvent, { account, device, connId, edgeId, reason });
     } catch (e) {
-      logger.warn({ err: (e as Error).message, account, device }, "could not publish device-gone");
+      logger.warn(
+        { err: (e as Error).message, conn: connId, trace_id: traceId, account, device },
+        "could not publish device-gone",
+      );
     }
   };
 
@@ -145,7 +154,7 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
       counters.closed(reason);
       if (conn.device !== "") {
         index.remove(conn.account, conn);
-        publishGone(conn.account, conn.device, conn.id, reason);
+        publishGone(conn.account, conn.device, conn.id, reason, conn.traceId);
       }
       drainWaiter?.notify();
     },
