@@ -63,6 +63,7 @@ describe("loadConfig defaults", () => {
         requestTimeoutMs: 5000,
         drainGraceMs: 10000,
         maxConnections: 100000,
+        readyMaxConnectionsPercent: 90,
         tlsHandshakeTimeoutMs: 5000,
         preLoginMaxBlock: 4096,
         maxTlvsPerBlock: 1024,
@@ -80,6 +81,7 @@ describe("loadConfig defaults", () => {
       logLevel: "info",
       logBodies: false,
       logRepeatsPerMinute: 20,
+      traceMessageRatio: 0.1,
       warnings: [],
     });
     assert.equal("natsUrl" in c, false, "unset optional settings are absent");
@@ -164,6 +166,8 @@ describe("loadConfig parses every variable", () => {
       IMPP_REQUEST_TIMEOUT_MS: "2500",
       IMPP_DRAIN_GRACE_MS: "0",
       IMPP_MAX_CONNECTIONS: "500",
+      IMPP_READY_MAX_CONNECTIONS_PERCENT: "75",
+      IMPP_TRACE_MESSAGE_RATIO: "0.25",
       IMPP_TLS_HANDSHAKE_TIMEOUT_MS: "3000",
       IMPP_EDGE_HEARTBEAT_MS: "500",
       IMPP_EDGE_TTL_MS: "1500",
@@ -208,6 +212,7 @@ describe("loadConfig parses every variable", () => {
         requestTimeoutMs: 2500,
         drainGraceMs: 0,
         maxConnections: 500,
+        readyMaxConnectionsPercent: 75,
         tlsHandshakeTimeoutMs: 3000,
         preLoginMaxBlock: 4096,
         maxTlvsPerBlock: 1024,
@@ -225,6 +230,7 @@ describe("loadConfig parses every variable", () => {
       logLevel: "debug",
       logBodies: true,
       logRepeatsPerMinute: 5,
+      traceMessageRatio: 0.25,
       otlpEndpoint: "http://jaeger:4318",
       warnings: [],
     });
@@ -282,6 +288,23 @@ describe("loadConfig rejects bad values, naming each", () => {
     assert.match(problemOf({ IMPP_MAX_DEVICES: "0" }, "IMPP_MAX_DEVICES"), /from 1 to 1000/);
     assert.match(problemOf({ IMPP_MAX_BLOCK: "99999999999999999999" }, "IMPP_MAX_BLOCK"), /integer/);
     assert.match(problemOf({ IMPP_IDLE_TIMEOUT_MS: "10" }, "IMPP_IDLE_TIMEOUT_MS"), /from 1000/);
+  });
+
+  test("ratios: a plain decimal from 0 to 1", () => {
+    for (const [v, n] of [
+      ["0", 0],
+      ["1", 1],
+      ["0.5", 0.5],
+      [".25", 0.25],
+      ["1.0", 1],
+    ] as const)
+      assert.equal(ok({ IMPP_TRACE_MESSAGE_RATIO: v }).traceMessageRatio, n, v);
+    for (const v of ["1.5", "-0.1", "1e-2", "half", "0x1", "NaN"])
+      assert.match(problemOf({ IMPP_TRACE_MESSAGE_RATIO: v }, "IMPP_TRACE_MESSAGE_RATIO"), /from 0 to 1/, v);
+    assert.match(
+      problemOf({ IMPP_READY_MAX_CONNECTIONS_PERCENT: "0" }, "IMPP_READY_MAX_CONNECTIONS_PERCENT"),
+      /from 1 to 100/,
+    );
   });
 
   test("booleans", () => {

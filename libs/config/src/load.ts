@@ -17,6 +17,8 @@ export interface Limits {
   requestTimeoutMs: number;
   drainGraceMs: number;
   maxConnections: number;
+  /** IMPP_READY_MAX_CONNECTIONS_PERCENT: an edge at this share of maxConnections is not ready. */
+  readyMaxConnectionsPercent: number;
   tlsHandshakeTimeoutMs: number;
   preLoginMaxBlock: number;
   maxTlvsPerBlock: number;
@@ -69,6 +71,8 @@ export interface Config {
   logBodies: boolean;
   /** IMPP_LOG_REPEATS_PER_MINUTE: cap on repeated info lines per kind. */
   logRepeatsPerMinute: number;
+  /** IMPP_TRACE_MESSAGE_RATIO: share of requests whose traces are sampled (sessions always are). */
+  traceMessageRatio: number;
   otlpEndpoint?: string;
   /** Clients refused at DEVICE BIND (IMPP_BANNED_CLIENTS). */
   bannedClients: ClientBan[];
@@ -197,6 +201,7 @@ export function loadConfig(
     requestTimeoutMs: read(S.requestTimeoutMs, 0),
     drainGraceMs: read(S.drainGraceMs, 0),
     maxConnections: read(S.maxConnections, 0),
+    readyMaxConnectionsPercent: read(S.readyMaxConnectionsPercent, 90),
     tlsHandshakeTimeoutMs: read(S.tlsHandshakeTimeoutMs, 0),
     preLoginMaxBlock: read(S.preLoginMaxBlock, 0),
     maxTlvsPerBlock: read(S.maxTlvsPerBlock, 0),
@@ -240,6 +245,7 @@ export function loadConfig(
     logLevel: read(S.logLevel, "info"),
     logBodies: read(S.logBodies, false),
     logRepeatsPerMinute: read(S.logRepeatsPerMinute, 20),
+    traceMessageRatio: read(S.traceMessageRatio, 0.1),
     warnings: unknownVariables(env),
   };
   // Optional fields are left out rather than set to undefined, so `"natsUrl" in config` means configured.

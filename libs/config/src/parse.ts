@@ -19,6 +19,13 @@ export function integer(min: number, max: number): Parser<number> {
 
 export const port: Parser<number> = integer(1, 65535);
 
+/** A fraction from 0 to 1 in plain decimal notation (0, 1, 0.25, .5). */
+export const ratio: Parser<number> = (raw) => {
+  if (!/^(?:\d+(?:\.\d*)?|\.\d+)$/.test(raw)) return bad("must be a number from 0 to 1");
+  const n = Number(raw);
+  return n >= 0 && n <= 1 ? ok(n) : bad("must be a number from 0 to 1");
+};
+
 const TRUE = new Set(["1", "true", "yes", "on"]);
 const FALSE = new Set(["0", "false", "no", "off"]);
 

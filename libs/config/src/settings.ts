@@ -9,6 +9,7 @@ import {
   oneOf,
   type Parser,
   port,
+  ratio,
   subjectToken,
   text,
   url,
@@ -279,6 +280,14 @@ export const S = {
     description: "Client connections one edge accepts; past it new connections are refused.",
     parse: integer(1, 10_000_000),
   },
+  readyMaxConnectionsPercent: {
+    name: "IMPP_READY_MAX_CONNECTIONS_PERCENT",
+    default: "90",
+    group: "Limits",
+    description:
+      "An edge holding this percentage of IMPP_MAX_CONNECTIONS or more answers /readyz with 503, so a load balancer sends new connections to other edges; it stays up and keeps its connections (100 = not ready only when full).",
+    parse: integer(1, 100),
+  },
   tlsHandshakeTimeoutMs: {
     name: "IMPP_TLS_HANDSHAKE_TIMEOUT_MS",
     default: "5000",
@@ -457,6 +466,14 @@ export const S = {
     description:
       "Lines of one kind (failed login, refused connection, one error code of one family…) written per minute; past it they are counted and one summary line says how many were left out.",
     parse: integer(0, 1_000_000),
+  },
+  traceMessageRatio: {
+    name: "IMPP_TRACE_MESSAGE_RATIO",
+    default: "0.1",
+    group: "Observability",
+    description:
+      "With an OTLP endpoint: the fraction of requests that start a sampled trace (chosen by trace id; the services and deliveries follow that choice). Every connection's impp.session span is kept whatever this says; 0 keeps only those, 1 every request.",
+    parse: ratio,
   },
   otlpEndpoint: {
     name: "OTEL_EXPORTER_OTLP_ENDPOINT",

@@ -15,7 +15,14 @@ import {
 } from "@impp/service-kit";
 import { connectRedisSessionStore, createMemorySessionStore, type SessionStore } from "@impp/sessions";
 import { type MigrationReport, openStore, type Store } from "@impp/store";
-import { createTelemetry, type HealthServer, startHealthServer, type Telemetry } from "@impp/telemetry";
+import {
+  createTelemetry,
+  type HealthServer,
+  RepeatLimiter,
+  startHealthServer,
+  subjectLabel,
+  type Telemetry,
+} from "@impp/telemetry";
 import { modules } from "./modules.js";
 
 /** Where `impp user` finds a running embedded server's local admin endpoint. */
@@ -91,6 +98,7 @@ export async function startServer(
     // Logs on stderr: stdout carries what the commands say to a person (serve's banner).
     logDestination: opts.logDestination ?? process.stderr,
     ...(config.otlpEndpoint ? { otlpEndpoint: config.otlpEndpoint } : {}),
+    traceMessageRatio: config.traceMessageRatio,
   });
   const log = telemetry.logger;
   for (const w of config.warnings) log.warn({ variable: w.variable }, w.problem);
@@ -108,18 +116,38 @@ export async function startServer(
     cleanup.length = 0;
   };
 
+  // Bus handler failures and Redis connection errors: counted (the dashboards' bus and Redis
+  // panels), logged at most IMPP_LOG_REPEATS_PER_MINUTE times a minute per kind (a Redis outage
+  // reports an error on every reconnect attempt).
+  const limited = new RepeatLimiter(log, { perWindow: config.logRepeatsPerMinute });
+  cleanup.push(async () => limited.close());
+  const onHandlerError = (err: unknown, subject: string) => {
+    const label = subjectLabel(subject);
+    telemetry.metrics.busHandlerErrors.inc({ subject: label });
+    limited.log("error", `bus-handler:${label}`, { err, subject }, "bus message handler failed");
+  };
+  const onRedisError = (err: Error) => {
+    telemetry.metrics.redisErrors.inc();
+    limited.log("warn", "redis-error", { err: err.message }, "Redis connection error");
+  };
+
   try {
     const bus = config.natsUrl
       ? await connectNatsBus({
           url: config.natsUrl,
           name: config.edgeId,
+          onHandlerError,
           ...(config.natsPrefix ? { subjectPrefix: config.natsPrefix } : {}),
         })
-      : createMemoryBus();
+      : createMemoryBus({ onHandlerError });
     cleanup.push(() => bus.close());
 
     const sessions = config.redisUrl
-      ? await connectRedisSessionStore({ url: config.redisUrl, keyPrefix: config.redisPrefix })
+      ? await connectRedisSessionStore({
+          url: config.redisUrl,
+          keyPrefix: config.redisPrefix,
+          onError: onRedisError,
+        })
       : createMemorySessionStore();
     cleanup.push(() => sessions.close());
 
