@@ -112,13 +112,19 @@ export async function startServer(
       ? await connectNatsBus({
           url: config.natsUrl,
           name: config.edgeId,
+          ...(config.natsAuth ? { auth: config.natsAuth } : {}),
+          ...(config.natsCaFile ? { tls: { caFile: config.natsCaFile } } : {}),
           ...(config.natsPrefix ? { subjectPrefix: config.natsPrefix } : {}),
         })
       : createMemoryBus();
     cleanup.push(() => bus.close());
 
     const sessions = config.redisUrl
-      ? await connectRedisSessionStore({ url: config.redisUrl, keyPrefix: config.redisPrefix })
+      ? await connectRedisSessionStore({
+          url: config.redisUrl,
+          keyPrefix: config.redisPrefix,
+          ...(config.redisCaFile ? { tlsCaFile: config.redisCaFile } : {}),
+        })
       : createMemorySessionStore();
     cleanup.push(() => sessions.close());
 
