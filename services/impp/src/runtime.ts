@@ -15,16 +15,11 @@ import {
 import { connectRedisSessionStore, createMemorySessionStore, type SessionStore } from "@impp/sessions";
 import { type MigrationReport, openStore, type Store } from "@impp/store";
 import { createTelemetry, type HealthServer, startHealthServer, type Telemetry } from "@impp/telemetry";
+import { ADMIN_FILE, type AdminEndpoint } from "./admin-endpoint.js";
 import { modules } from "./modules.js";
+import { userDetails } from "./user-details.js";
 
-/** Where `impp user` finds a running embedded server's local admin endpoint. */
-export const ADMIN_FILE = "admin.json";
-
-export interface AdminEndpoint {
-  url: string;
-  token: string;
-  pid: number;
-}
+export { ADMIN_FILE, type AdminEndpoint } from "./admin-endpoint.js";
 
 export interface ServerHandle {
   readonly config: Config;
@@ -186,7 +181,13 @@ export async function startServer(
         host: "127.0.0.1",
         registry: telemetry.metrics.registry,
         ready: () => true,
-        routes: adminRoutes(createAccountsAdmin(store, { domain: config.domain }), token),
+        routes: adminRoutes(
+          {
+            ...createAccountsAdmin(store, { domain: config.domain }),
+            show: (name) => userDetails(store!, sessions, name, config.domain),
+          },
+          token,
+        ),
       });
       admin = { url: `http://127.0.0.1:${server.port}`, token, pid: process.pid };
       const file = path.join(config.dataDir, ADMIN_FILE);
