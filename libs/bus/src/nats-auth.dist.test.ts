@@ -2,55 +2,16 @@
 // TLS with a private CA) on a free port, and checks that the right credentials connect, the wrong
 // ones fail naming the server, and the secret is never in the error.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { testCert } from "@impp/test-kit";
+import { startNatsServer, testCert } from "@impp/test-kit";
 import { createUser } from "@nats-io/nkeys";
 import { BusError } from "./bus.js";
 import { connectNatsBus, type NatsBusOptions, natsConnectOptions } from "./nats.js";
 
-const NATS_SERVER = process.env.IMPP_TEST_NATS_SERVER ?? "/usr/sbin/nats-server";
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Starts nats-server with `args` on a free port; resolves once it says it is ready. */
-async function startNats(args: string[]): Promise<{ port: number; stop: () => Promise<void> }> {
-  const port = await freePort();
-  const child: ChildProcess = spawn(NATS_SERVER, ["-a", "127.0.0.1", "-p", String(port), ...args], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  await new Promise<void>((resolve, reject) => {
-    let log = "";
-    child.stderr!.on("data", (c: Buffer) => {
-      log += c.toString();
-      if (log.includes("Server is ready")) resolve();
-    });
-    child.once("exit", (code) => reject(new Error(`nats-server exited (${code}): ${log}`)));
-    child.once("error", reject);
-  });
-  return {
-    port,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGTERM");
-      await exited;
-    },
-  };
-}
+const startNats = startNatsServer;
 
 const quiet = { onHandlerError: () => {}, connectTimeoutMs: 3000 } as const;
 

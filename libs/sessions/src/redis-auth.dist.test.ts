@@ -2,58 +2,16 @@
 // port and checks the right credentials work, a wrong one fails naming the server but not the
 // secret, and a CA file verifies a TLS server.
 import assert from "node:assert/strict";
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { startRedisServer } from "@impp/test-kit";
 import { connectRedisSessionStore, type RedisSessionStoreOptions } from "./redis.js";
 import { SessionError } from "./types.js";
 
-const REDIS_SERVER = process.env.IMPP_TEST_REDIS_SERVER ?? "redis-server";
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRedis(
-  args: (port: number) => string[],
-): Promise<{ port: number; stop: () => Promise<void> }> {
-  const port = await freePort();
-  const child: ChildProcess = spawn(
-    REDIS_SERVER,
-    ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", ...args(port)],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  await new Promise<void>((resolve, reject) => {
-    let log = "";
-    const on = (c: Buffer) => {
-      log += c.toString();
-      if (log.includes("Ready to accept connections")) resolve();
-    };
-    child.stdout!.on("data", on);
-    child.stderr!.on("data", on);
-    child.once("exit", (code) => reject(new Error(`redis-server exited (${code}): ${log}`)));
-    child.once("error", reject);
-  });
-  return {
-    port,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGTERM");
-      await exited;
-    },
-  };
-}
+const startRedis = startRedisServer;
 
 const opts = (url: string, extra: Partial<RedisSessionStoreOptions> = {}): RedisSessionStoreOptions => ({
   url,
