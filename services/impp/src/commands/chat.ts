@@ -24,7 +24,8 @@ import {
 } from "@impp/protocol";
 import type { CommandIo } from "../command.js";
 
-const COMMANDS = `Commands (anything not starting with / goes to the current conversation):
+const COMMANDS = `Commands (any other line goes to the current conversation: the last /msg or /to,
+else the first person who wrote to you):
   /msg <name> <text>     send a message (and talk to <name> from now on)
   /to <name>             talk to <name> from now on
   /typing [<name>]       tell them you are typing (a terminal does this by itself)
@@ -546,11 +547,11 @@ class ChatSession {
         this.printList();
         return false;
       case "/msg": {
-        const to = need("a name and a message");
-        const body = text.slice(text.indexOf(to) + to.length).trim();
-        this.current = to.toLowerCase();
-        if (body === "") this.say(`talking to ${this.current}`);
-        else await this.send(this.current, body);
+        const m = /^\/msg\s+(\S+)\s*(.*)$/s.exec(text);
+        if (m === null) throw new Error("/msg needs a name and a message");
+        this.current = m[1]!.toLowerCase();
+        if (m[2] === "") this.say(`talking to ${this.current}`);
+        else await this.send(this.current, m[2]!);
         return false;
       }
       case "/to":
