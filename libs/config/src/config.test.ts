@@ -266,6 +266,14 @@ describe("loadConfig parses every variable", () => {
           "IMPP_REDIS_PREFIX",
           "IMPP_NATS_PREFIX",
           "IMPP_BANNED_CLIENTS",
+          // Free text (a user name, a secret, a file path read when connecting).
+          "IMPP_NATS_USER",
+          "IMPP_NATS_PASSWORD",
+          "IMPP_NATS_TOKEN",
+          "IMPP_NATS_NKEY_SEED_FILE",
+          "IMPP_NATS_CREDS_FILE",
+          "IMPP_NATS_CA_FILE",
+          "IMPP_REDIS_CA_FILE",
         ].includes(s.name)
       )
         continue;
@@ -462,5 +470,71 @@ describe("documentation", () => {
   test("redactUrl masks passwords only", () => {
     assert.equal(redactUrl("postgres://u:pw@db/x"), "postgres://u:***@db/x");
     assert.equal(redactUrl("redis://r:6379"), "redis://r:6379");
+  });
+});
+
+describe("credentials for NATS, Redis and Postgres", () => {
+  const nats = { IMPP_NATS_URL: "nats://n:4222" };
+
+  test("NATS credentials as settings: each kind alone", () => {
+    assert.deepEqual(ok({ ...nats, IMPP_NATS_TOKEN: "t" }).natsAuth, { token: "t" });
+    assert.deepEqual(ok({ ...nats, IMPP_NATS_USER: "u", IMPP_NATS_PASSWORD: "p" }).natsAuth, {
+      user: "u",
+      password: "p",
+    });
+    assert.deepEqual(ok({ ...nats, IMPP_NATS_NKEY_SEED_FILE: "/s.nk" }).natsAuth, { nkeySeedFile: "/s.nk" });
+    assert.deepEqual(ok({ ...nats, IMPP_NATS_CREDS_FILE: "/u.creds" }).natsAuth, { credsFile: "/u.creds" });
+    assert.equal(ok({ ...nats, IMPP_NATS_CA_FILE: "/ca.pem" }).natsCaFile, "/ca.pem");
+    assert.equal("natsAuth" in ok(nats), false);
+  });
+
+  test("credentials in the NATS URL, also for several servers", () => {
+    const url = "nats://u:p@a:4222,nats://u:p@b:4222";
+    assert.equal(ok({ IMPP_NATS_URL: url }).natsUrl, url);
+    assert.equal(ok({ IMPP_NATS_URL: "nats://tok@a:4222" }).natsUrl, "nats://tok@a:4222");
+  });
+
+  test("NATS credentials: a user without password, two kinds, no URL, or the URL has some too", () => {
+    assert.match(
+      problemOf({ ...nats, IMPP_NATS_USER: "u" }, "IMPP_NATS_PASSWORD"),
+      /together with IMPP_NATS_USER/,
+    );
+    assert.match(
+      problemOf({ ...nats, IMPP_NATS_TOKEN: "t", IMPP_NATS_CREDS_FILE: "/c" }, "IMPP_NATS_CREDS_FILE"),
+      /more than one way \(IMPP_NATS_TOKEN, IMPP_NATS_CREDS_FILE\)/,
+    );
+    assert.match(problemOf({ IMPP_NATS_TOKEN: "t" }, "IMPP_NATS_TOKEN"), /needs IMPP_NATS_URL/);
+    assert.match(
+      problemOf({ IMPP_NATS_URL: "nats://u:p@n", IMPP_NATS_TOKEN: "t" }, "IMPP_NATS_TOKEN"),
+      /carries credentials already/,
+    );
+    assert.match(problemOf({ IMPP_NATS_CA_FILE: "/ca" }, "IMPP_NATS_CA_FILE"), /needs IMPP_NATS_URL/);
+  });
+
+  test("a Redis CA file needs rediss://", () => {
+    assert.equal(ok({ IMPP_REDIS_URL: "rediss://r", IMPP_REDIS_CA_FILE: "/ca" }).redisCaFile, "/ca");
+    assert.match(
+      problemOf({ IMPP_REDIS_URL: "redis://r", IMPP_REDIS_CA_FILE: "/ca" }, "IMPP_REDIS_CA_FILE"),
+      /needs a rediss:\/\//,
+    );
+  });
+
+  test("no secret is ever in a configuration error: URL userinfo is masked, secret settings hidden", () => {
+    const e = fails({
+      IMPP_NATS_URL: "nats://u:hunter2@n:4222,ftp://u:hunter2@x",
+      IMPP_REDIS_URL: "http://:hunter3@r",
+      IMPP_DATABASE_URL: "mysql://u:hunter4@d/x",
+      IMPP_NATS_USER: "u",
+    });
+    assert.ok(!/hunter/.test(e.message), e.message);
+    assert.match(e.message, /IMPP_REDIS_URL=http:\/\/\*\*\*@r/);
+    const hidden = fails({ ...nats, IMPP_NATS_PASSWORD: "hunter5" });
+    assert.ok(!hidden.message.includes("hunter5"), hidden.message);
+  });
+
+  test("the Postgres URL carries sslmode and sslrootcert (pg reads them); documented", () => {
+    const url = "postgres://u:p@d/x?sslmode=verify-full&sslrootcert=/etc/ca.pem";
+    assert.equal(ok({ IMPP_DATABASE_URL: url }).databaseUrl, url);
+    assert.match(renderSettingsMarkdown(), /sslmode=verify-full&sslrootcert=/);
   });
 });

@@ -53,6 +53,28 @@ export function url(schemes: readonly string[]): Parser<string> {
   };
 }
 
+/** One URL or several separated by commas (NATS's server list), each with one of `schemes`. */
+export function urlList(schemes: readonly string[]): Parser<string> {
+  const one = url(schemes);
+  return (raw) => {
+    const parts = raw
+      .split(",")
+      .map((p) => p.trim())
+      .filter((p) => p !== "");
+    if (parts.length === 0) return bad("must name at least one server");
+    for (const p of parts) {
+      const r = one(p);
+      if (!r.ok) return parts.length === 1 ? r : bad(`${redactUserinfo(p)}: ${r.problem}`);
+    }
+    return ok(raw);
+  };
+}
+
+/** Hides whatever is before "@" after "//" (user, password or token), for messages about URLs. */
+export function redactUserinfo(raw: string): string {
+  return raw.replace(/\/\/[^@/]*@/g, "//***@");
+}
+
 export function oneOf<const T extends string>(values: readonly T[]): Parser<T> {
   return (raw) => {
     const v = raw.toLowerCase();

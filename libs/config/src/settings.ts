@@ -13,6 +13,7 @@ import {
   subjectToken,
   text,
   url,
+  urlList,
 } from "./parse.js";
 
 export const ROLES = ["edge", "auth", "roster", "presence", "messaging", "avatar", "groupchat"] as const;
@@ -33,6 +34,8 @@ export interface Setting<T> extends SettingDoc {
   readonly parse: Parser<T>;
   /** The default is worked out at load time (hostname, other settings); `default` only describes it. */
   readonly computed?: true;
+  /** A password or token: never shown, not even in a configuration error. */
+  readonly secret?: true;
 }
 
 const ms = (min: number, max: number) => integer(min, max);
@@ -154,8 +157,54 @@ export const S = {
     name: "IMPP_NATS_URL",
     default: undefined,
     group: "Deployment",
-    description: "NATS server (nats:// or tls://); unset = in-process bus.",
-    parse: url(["nats:", "tls:"]),
+    description:
+      "NATS server (nats:// or tls://; several separated by commas); unset = in-process bus. Credentials may be in the URL: nats://user:password@host:4222, or nats://token@host:4222 (percent-encode @ : / in them).",
+    parse: urlList(["nats:", "tls:"]),
+  },
+  natsUser: {
+    name: "IMPP_NATS_USER",
+    default: undefined,
+    group: "Deployment",
+    description: "NATS user name, with IMPP_NATS_PASSWORD (instead of credentials in IMPP_NATS_URL).",
+    parse: text,
+  },
+  natsPassword: {
+    name: "IMPP_NATS_PASSWORD",
+    default: undefined,
+    group: "Deployment",
+    description: "NATS password for IMPP_NATS_USER. Never logged.",
+    parse: text,
+    secret: true,
+  },
+  natsToken: {
+    name: "IMPP_NATS_TOKEN",
+    default: undefined,
+    group: "Deployment",
+    description: "NATS authentication token (nats-server --auth / authorization { token }). Never logged.",
+    parse: text,
+    secret: true,
+  },
+  natsNkeySeedFile: {
+    name: "IMPP_NATS_NKEY_SEED_FILE",
+    default: undefined,
+    group: "Deployment",
+    description: "File holding the NATS user's nkey seed (SU…), which signs the server's challenge.",
+    parse: text,
+  },
+  natsCredsFile: {
+    name: "IMPP_NATS_CREDS_FILE",
+    default: undefined,
+    group: "Deployment",
+    description: "NATS creds file (user JWT and nkey seed, as nsc writes it) for decentralized auth.",
+    parse: text,
+  },
+  natsCaFile: {
+    name: "IMPP_NATS_CA_FILE",
+    default: undefined,
+    group: "Deployment",
+    description:
+      "PEM CA file that verifies the NATS server's certificate; turns TLS on (as a tls:// URL does). Unset with tls:// = the system's CAs.",
+    parse: text,
   },
   natsPrefix: {
     name: "IMPP_NATS_PREFIX",
@@ -169,8 +218,17 @@ export const S = {
     name: "IMPP_REDIS_URL",
     default: undefined,
     group: "Deployment",
-    description: "Redis server (redis:// or rediss://) for live state; unset = in-process sessions.",
+    description:
+      "Redis server (redis:// or rediss:// for TLS) for live state; unset = in-process sessions. A password goes in the URL: redis://:password@host:6379 or redis://user:password@host:6379 (ACL user).",
     parse: url(["redis:", "rediss:"]),
+  },
+  redisCaFile: {
+    name: "IMPP_REDIS_CA_FILE",
+    default: undefined,
+    group: "Deployment",
+    description:
+      "PEM CA file that verifies the Redis server's certificate; needs a rediss:// IMPP_REDIS_URL. Unset = the system's CAs.",
+    parse: text,
   },
   redisPrefix: {
     name: "IMPP_REDIS_PREFIX",
@@ -184,7 +242,8 @@ export const S = {
     name: "IMPP_DATABASE_URL",
     default: undefined,
     group: "Deployment",
-    description: "PostgreSQL (postgres:// or postgresql://); unset = embedded PGlite in IMPP_DATA_DIR.",
+    description:
+      "PostgreSQL (postgres:// or postgresql://); unset = embedded PGlite in IMPP_DATA_DIR. Password and TLS go in the URL as libpq has them: postgres://user:password@host/db?sslmode=verify-full&sslrootcert=/path/ca.pem (sslmode=disable, require, verify-ca, verify-full; sslcert/sslkey for a client certificate).",
     parse: url(["postgres:", "postgresql:"]),
   },
   bannedClients: {

@@ -23,16 +23,11 @@ import {
   subjectLabel,
   type Telemetry,
 } from "@impp/telemetry";
+import { ADMIN_FILE, type AdminEndpoint } from "./admin-endpoint.js";
 import { modules } from "./modules.js";
+import { userDetails } from "./user-details.js";
 
-/** Where `impp user` finds a running embedded server's local admin endpoint. */
-export const ADMIN_FILE = "admin.json";
-
-export interface AdminEndpoint {
-  url: string;
-  token: string;
-  pid: number;
-}
+export { ADMIN_FILE, type AdminEndpoint } from "./admin-endpoint.js";
 
 export interface ServerHandle {
   readonly config: Config;
@@ -137,6 +132,8 @@ export async function startServer(
           url: config.natsUrl,
           name: config.edgeId,
           onHandlerError,
+          ...(config.natsAuth ? { auth: config.natsAuth } : {}),
+          ...(config.natsCaFile ? { tls: { caFile: config.natsCaFile } } : {}),
           ...(config.natsPrefix ? { subjectPrefix: config.natsPrefix } : {}),
         })
       : createMemoryBus({ onHandlerError });
@@ -147,6 +144,7 @@ export async function startServer(
           url: config.redisUrl,
           keyPrefix: config.redisPrefix,
           onError: onRedisError,
+          ...(config.redisCaFile ? { tlsCaFile: config.redisCaFile } : {}),
         })
       : createMemorySessionStore();
     cleanup.push(() => sessions.close());
@@ -210,7 +208,13 @@ export async function startServer(
         host: "127.0.0.1",
         registry: telemetry.metrics.registry,
         ready: () => true,
-        routes: adminRoutes(createAccountsAdmin(store, { domain: config.domain }), token),
+        routes: adminRoutes(
+          {
+            ...createAccountsAdmin(store, { domain: config.domain }),
+            show: (name) => userDetails(store!, sessions, name, config.domain),
+          },
+          token,
+        ),
       });
       admin = { url: `http://127.0.0.1:${server.port}`, token, pid: process.pid };
       const file = path.join(config.dataDir, ADMIN_FILE);
