@@ -327,6 +327,43 @@ export function runSessionStoreContract(name: string, make: () => Promise<Sessio
     });
 
     describe("edges", () => {
+      withStore("heartbeatEdge says whether the edge was registered before", async (s) => {
+        const e = `hb-${uid()}`;
+        assert.equal(await s.heartbeatEdge(e, 60_000), false, "first heartbeat");
+        assert.equal(await s.heartbeatEdge(e, 60_000), true);
+        // Swept as dead and forgotten (or the store lost it): the next heartbeat says so.
+        await s.expireEdge(e);
+        await s.forgetEdge(e);
+        assert.equal(await s.heartbeatEdge(e, 60_000), false);
+      });
+
+      withStore("restoreDevice puts a lost device back under its name, never over another", async (s) => {
+        const acc = `a-${uid()}`;
+        const e = `e-${uid()}`;
+        await s.heartbeatEdge(e, 60_000);
+        const r = await bound(s, sample(acc, { edgeId: e, connId: "k1", statusMessage: "out" }), "phone");
+        const record = r.device;
+        assert.equal(await s.restoreDevice(record), "present");
+        // Lost (as after a Redis restart): the record comes back as it was, index included.
+        await s.unbindDevice(acc, "phone");
+        assert.deepEqual(await s.devicesOfEdge(e), []);
+        assert.equal(await s.restoreDevice(record), "restored");
+        assert.deepEqual(await s.getDevice(acc, "phone"), record);
+        assert.deepEqual(await s.devicesOfEdge(e), [{ account: acc, name: "phone", connId: "k1" }]);
+        // The name was taken by another connection meanwhile: left alone.
+        await s.unbindDevice(acc, "phone");
+        await bound(s, sample(acc, { edgeId: e, connId: "k2" }), "phone");
+        assert.equal(await s.restoreDevice(record), "taken");
+        assert.equal((await s.getDevice(acc, "phone"))?.connId, "k2");
+        // Restoring ignores the device limit (it was bound within it).
+        const other = { ...record, name: "desk", connId: "k3" };
+        assert.equal(await s.restoreDevice(other), "restored");
+        assert.deepEqual(
+          (await s.getDevices(acc)).map((d) => d.name),
+          ["desk", "phone"],
+        );
+      });
+
       withStore("devicesOfEdge follows bind and unbind", async (s) => {
         const acc = `a-${uid()}`;
         const e1 = `e1-${uid()}`;

@@ -78,9 +78,27 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1
 `;
 
-/** KEYS: edges. ARGV: edgeId, ttlMs */
+/** KEYS: edges. ARGV: edgeId, ttlMs → 1 when the edge was registered before, 0 when added now */
 export const HEARTBEAT = `${NOW_MS}
-redis.call('ZADD', KEYS[1], now_ms() + tonumber(ARGV[2]), ARGV[1])
+local added = redis.call('ZADD', KEYS[1], now_ms() + tonumber(ARGV[2]), ARGV[1])
+return 1 - added
+`;
+
+/**
+ * KEYS: dev, edge index. ARGV: name, connId, record, account
+ * → 1 restored, 0 present with this connId, -1 the name is held by another connection
+ */
+export const RESTORE = `${HEADER}
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+local field = ARGV[4] .. '\\0' .. ARGV[1]
+if cur then
+  local _, _, conn = header(cur)
+  if conn ~= ARGV[2] then return -1 end
+  redis.call('HSET', KEYS[2], field, ARGV[2])
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[2], field, ARGV[2])
 return 1
 `;
 

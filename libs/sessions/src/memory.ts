@@ -143,7 +143,26 @@ export function createMemorySessionStore(opts: { now?: () => number } = {}): Ses
 
     async heartbeatEdge(edgeId, ttlMs) {
       alive();
+      const known = edges.has(edgeId);
       edges.set(edgeId, now() + ttlMs);
+      return known;
+    },
+
+    async restoreDevice(record) {
+      alive();
+      checkAccount(record.account);
+      const devices = accounts.get(record.account) ?? new Map<string, Buffer>();
+      const current = devices.get(record.name);
+      const field = `${record.account}\0${record.name}`;
+      if (current !== undefined) {
+        if (decodeDevice(record.account, current).connId !== record.connId) return "taken";
+        indexOf(record.edgeId).set(field, record.connId);
+        return "present";
+      }
+      devices.set(record.name, encodeDevice(record));
+      accounts.set(record.account, devices);
+      indexOf(record.edgeId).set(field, record.connId);
+      return "restored";
     },
 
     async removeEdge(edgeId) {

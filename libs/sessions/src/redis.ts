@@ -45,6 +45,7 @@ const S = {
   unbind: script(lua.UNBIND),
   update: script(lua.UPDATE),
   heartbeat: script(lua.HEARTBEAT),
+  restore: script(lua.RESTORE),
   deadEdges: script(lua.DEAD_EDGES),
   removeEdge: script(lua.REMOVE_EDGE),
   forgetEdge: script(lua.FORGET_EDGE),
@@ -318,9 +319,24 @@ class RedisSessionStore implements SessionStore {
     });
   }
 
-  heartbeatEdge(edgeId: string, ttlMs: number): Promise<void> {
+  heartbeatEdge(edgeId: string, ttlMs: number): Promise<boolean> {
     return this.io("heartbeat", async () => {
-      await this.eval(S.heartbeat, [this.edgesKey], [edgeId, Math.max(0, Math.floor(ttlMs))]);
+      const r = await this.eval(S.heartbeat, [this.edgesKey], [edgeId, Math.max(0, Math.floor(ttlMs))]);
+      return Number(r) === 1;
+    });
+  }
+
+  restoreDevice(record: DeviceRecord): Promise<"restored" | "present" | "taken"> {
+    return this.io("restoreDevice", async () => {
+      checkAccount(record.account);
+      const r = Number(
+        await this.eval(
+          S.restore,
+          [this.devKey(record.account), this.edgeKey(record.edgeId)],
+          [record.name, record.connId, encodeDevice(record), record.account],
+        ),
+      );
+      return r === 1 ? "restored" : r === 0 ? "present" : "taken";
     });
   }
 

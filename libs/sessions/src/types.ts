@@ -142,8 +142,20 @@ export interface SessionStore {
   getPresence(accounts: readonly string[]): Promise<Array<PresenceRecord | undefined>>;
   setPresence(account: string, record: PresenceRecord): Promise<void>;
 
-  /** The edge is alive until ttlMs from now. Edges must heartbeat before binding devices. */
-  heartbeatEdge(edgeId: string, ttlMs: number): Promise<void>;
+  /**
+   * The edge is alive until ttlMs from now. Edges must heartbeat before binding devices. Returns
+   * whether the edge was registered before this heartbeat: false on an edge's first heartbeat, and
+   * afterwards only when the store lost it (Redis restarted empty, or the edge was swept as dead
+   * and forgotten) — then its device registrations are gone too and the edge restores them.
+   */
+  heartbeatEdge(edgeId: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Puts back a device an edge still holds the connection of (its registration was lost): written
+   * under its own name with its own connId, and added to its edge's index, unless that name is now
+   * held by another connection ("taken"); "present" when it is still registered with this connId.
+   * The per-account device limit is not checked: the device was bound within it.
+   */
+  restoreDevice(record: DeviceRecord): Promise<"restored" | "present" | "taken">;
   /**
    * Clean shutdown. With no devices left in its index the edge is forgotten;
    * with devices left (it could not unbind them all) it is marked dead now so
