@@ -5,6 +5,7 @@
 // other ports (testing/infra.ts), never the machine's shared ones.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { GlobalError } from "@impp/protocol";
 import { type Cluster, type ClusterPart, partName, startCluster } from "../testing/cluster.js";
 import { infraUnavailable } from "../testing/infra.js";
 import { collect, friends, login, loginRetrying, newUser, runKillScenario } from "./faults.js";
@@ -130,6 +131,51 @@ test("after redis-server restarts empty, a user who stayed connected is reachabl
     } finally {
       reader.destroy();
     }
+  } finally {
+    a.destroy();
+    b.destroy();
+  }
+});
+
+// Issue #11: with the services process hung past the edge's timeout, IMs were answered
+// SERVICE_UNAVAILABLE and then delivered when it woke — a client that resends on that error makes
+// duplicates. Now each request carries its deadline and the woken service drops the late ones.
+test("services process stopped (SIGSTOP) past the deadline: SERVICE_UNAVAILABLE, and never delivered when it wakes", {
+  skip: missing,
+}, async (t) => {
+  const alice = await newUser(cluster, "alice");
+  const bob = await newUser(cluster, "bob");
+  await friends(cluster, alice, bob);
+  const a = await login(cluster, alice, 0, "desk");
+  const b = await login(cluster, bob, 1, "phone");
+  const got: number[] = [];
+  collect(b, got);
+  const services = cluster.pids()[0]!;
+  try {
+    process.kill(services, "SIGSTOP");
+    const refused: number[] = [];
+    try {
+      for (const i of [1, 2]) {
+        const res = await a.sendIm(bob, `while stopped ${i}`, { messageId: idOf(i) });
+        assert.equal(res.isError, true, `IM ${i} answered while the services were stopped`);
+        assert.equal(res.errorCode, GlobalError.SERVICE_UNAVAILABLE);
+        refused.push(i);
+      }
+    } finally {
+      process.kill(services, "SIGCONT");
+    }
+    // The woken process reads the two stopped requests before this one (one subscription, in
+    // order): once this arrives, they have been dealt with.
+    assert.equal((await a.sendIm(bob, "after", { messageId: idOf(3) })).isError, false);
+    await waitUntil("the IM sent after the wake-up arrives", () => got.includes(3), 10_000);
+    assert.deepEqual(got, [3], "the IMs reported as failed were not delivered");
+    const reader = await login(cluster, bob, 0, "reader");
+    try {
+      assert.deepEqual(await takeOffline(reader), [], "nor stored");
+    } finally {
+      reader.destroy();
+    }
+    t.diagnostic(`refused while stopped: ${refused.length}; delivered after the wake-up: ${got.join(" ")}`);
   } finally {
     a.destroy();
     b.destroy();
