@@ -262,7 +262,8 @@ export const S = {
     name: "IMPP_REQUEST_TIMEOUT_MS",
     default: "5000",
     group: "Limits",
-    description: "How long the edge waits for a backend answer before replying SERVICE_UNAVAILABLE.",
+    description:
+      "How long the edge waits for a backend answer before replying SERVICE_UNAVAILABLE. Requests carry a deadline of half of it: a service that reaches a request later drops it unstarted.",
     parse: ms(100, 10 * MINUTE),
   },
   drainGraceMs: {
