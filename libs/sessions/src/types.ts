@@ -181,6 +181,17 @@ export interface SessionStore {
   forgetEdge(edgeId: string): Promise<void>;
 
   hit(key: string, windowMs: number, limit: number): Promise<RateResult>;
+  /**
+   * A sliding log of distinct members (the accounts that failed to log in from one address): a
+   * member already in the window is allowed and only its time refreshed; a new one is added while
+   * fewer than `limit` members are in the window, else refused. `count` is distinct members.
+   */
+  hitDistinct(key: string, member: string, windowMs: number, limit: number): Promise<RateResult>;
+  /** hitDistinct without recording: `present` = the member is in the window (it would be allowed). */
+  peekDistinct(key: string, member: string, windowMs: number): Promise<{ count: number; present: boolean }>;
+  /** A flag that lives for ttlMs (set again: ttlMs from now), e.g. a known-good (account, address) pair. */
+  mark(key: string, ttlMs: number): Promise<void>;
+  marked(key: string): Promise<boolean>;
   peek(key: string, windowMs: number, limit: number): Promise<{ allowed: boolean; count: number }>;
   resetKey(key: string): Promise<void>;
 
