@@ -17,6 +17,15 @@ export function splitOutcome(o: Outcome): { reply: ReplyEnvelope; after: (() => 
   return "reply" in o ? { reply: o.reply, after: o.after } : { reply: o, after: undefined };
 }
 
+/**
+ * Whether the edge's deadline for `req` has passed (architecture.md, "Requests carry their
+ * deadline"): the kit drops such requests unstarted, and a handler checks again right before its
+ * first visible step (a delivery, a write) — refusing then is safe, nothing has happened yet.
+ */
+export function pastDeadline(req: RequestEnvelope, now: number): boolean {
+  return req.deadline !== undefined && now > req.deadline;
+}
+
 /** Whether the session matches what a request type needs (else INVALID_STATE). */
 export function sessionAllows(need: SessionNeed, req: RequestEnvelope): boolean {
   switch (need) {
@@ -140,7 +149,7 @@ export function serveFamily(
       telemetry.logger.warn({ err: req, subject: msg.subject }, "undecodable request envelope dropped");
       return;
     }
-    if (req.deadline !== undefined && now() > req.deadline) {
+    if (pastDeadline(req, now())) {
       // The edge has given up on it (or will have before this reply could matter) and told the
       // client SERVICE_UNAVAILABLE: doing it now would make a failure reported to the client
       // succeed after all (a resend then duplicates). Dropped before anything visible happens.
@@ -152,7 +161,7 @@ export function serveFamily(
           sequence: req.sequence,
           connId: req.connId,
           edgeId: req.edgeId,
-          lateMs: now() - req.deadline,
+          lateMs: now() - (req.deadline ?? 0),
         },
         "request past its deadline dropped",
       );
