@@ -52,12 +52,18 @@ const request: RequestEnvelope = {
   server: "edge-1.example.com:3158",
   capabilities: [1, 2, 0xffff],
   block: Uint8Array.from([0, 1, 0, 0, 0, 3, 1, 2, 3]),
+  deadline: 1_800_000_000_123,
 };
 const reply: ReplyEnvelope = {
-  actions: ReplyAction.SET_ACCOUNT | ReplyAction.SET_DEVICE | ReplyAction.SET_CAPABILITIES,
+  actions:
+    ReplyAction.SET_ACCOUNT |
+    ReplyAction.SET_DEVICE |
+    ReplyAction.SET_CAPABILITIES |
+    ReplyAction.DEVICE_RECORD,
   account: "alice",
   device: "phone",
   capabilities: [1],
+  record: Uint8Array.from([1, 0, 5, 0x70]),
   frames: Uint8Array.from([0x6f, 2, 0, 0]),
 };
 const delivery: DeliveryEnvelope = {
@@ -131,7 +137,7 @@ describe("envelopes: examples", () => {
   for (const c of all) {
     test(`${c.name} round-trips`, () => {
       const bytes = enc(c, c.sample);
-      assert.equal(bytes[0], 1, "format version first");
+      assert.equal(bytes[0], c.sample === request ? 2 : 1, "format version first");
       assert.deepEqual(plain(ok(c.decode(bytes))), plain(c.sample));
       // Inside a larger buffer at an offset, as NATS hands payloads over.
       const big = Buffer.alloc(bytes.length + 10, 0xee);
@@ -147,7 +153,9 @@ describe("envelopes: examples", () => {
 
     test(`${c.name}: unknown version and wrong kind are refused`, () => {
       const bytes = Buffer.from(enc(c, c.sample));
-      bytes[0] = 2;
+      bytes[0] = c.sample === request ? 3 : 2;
+      err(c.decode(bytes), "BAD_VERSION");
+      bytes[0] = 0;
       err(c.decode(bytes), "BAD_VERSION");
       for (const other of all) {
         if (other === c) continue;
@@ -178,8 +186,25 @@ describe("envelopes: examples", () => {
       (e: unknown) => e instanceof EnvelopeEncodeError && e.kind === "BAD_VALUE",
     );
     const bytes = encodeReply({ actions: 0, frames: new Uint8Array(0) });
-    bytes[2] = 0x20;
+    bytes[2] = 0x40;
     err(decodeReply(bytes), "BAD_VALUE");
+  });
+
+  test("requests: with a deadline at version 2, without one at version 1 (what older services read)", () => {
+    const v2 = encodeRequest(request);
+    assert.equal(v2[0], 2);
+    assert.equal(ok(decodeRequest(v2)).deadline, 1_800_000_000_123);
+    const { deadline: _, ...old } = request;
+    const v1 = encodeRequest(old);
+    assert.equal(v1[0], 1);
+    assert.equal(v1.length, v2.length - 6);
+    const d = ok(decodeRequest(v1));
+    assert.deepEqual(Object.keys(d).includes("deadline"), false);
+    assert.deepEqual(d, { ...old, block: d.block });
+    assert.throws(
+      () => encodeRequest({ ...request, deadline: 2 ** 48 }),
+      (e: unknown) => e instanceof EnvelopeEncodeError,
+    );
   });
 
   test("strings: 255 bytes of UTF-8 fit, 256 are refused; invalid UTF-8 is BAD_UTF8", () => {

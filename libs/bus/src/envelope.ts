@@ -29,6 +29,12 @@ export {
 } from "./wire.js";
 
 export const ENVELOPE_VERSION = 1;
+/**
+ * Requests are at version 2: a deadline follows the sequence number. Version-1 requests (from
+ * edges of before) still decode, without a deadline; a request without a deadline is written as
+ * version 1, so services of before still read it.
+ */
+export const REQUEST_VERSION = 2;
 
 /** Second byte: which envelope this is, so a misrouted message fails loudly instead of misparsing. */
 export const EnvelopeKind = {
@@ -43,20 +49,31 @@ export type EnvelopeKind = (typeof EnvelopeKind)[keyof typeof EnvelopeKind];
 
 const HEADER = 2;
 
-function header(w: Writer, kind: EnvelopeKind): void {
-  w.u8(ENVELOPE_VERSION);
+function header(w: Writer, kind: EnvelopeKind, version = ENVELOPE_VERSION): void {
+  w.u8(version);
   w.u8(kind);
 }
 
 function openEnvelope(b: Uint8Array, kind: EnvelopeKind): Reader | EnvelopeError {
+  const opened = openVersioned(b, kind, ENVELOPE_VERSION);
+  return opened instanceof EnvelopeError ? opened : opened.r;
+}
+
+function openVersioned(
+  b: Uint8Array,
+  kind: EnvelopeKind,
+  maxVersion: number,
+): { r: Reader; version: number } | EnvelopeError {
   if (!(b instanceof Uint8Array)) return new EnvelopeError("BAD_VALUE", "not bytes", 0);
   const r = new Reader(b);
   const version = r.u8("version");
   const k = r.u8("kind");
   if (r.error !== undefined) return r.error;
-  if (version !== ENVELOPE_VERSION) return new EnvelopeError("BAD_VERSION", `envelope version ${version}`, 0);
+  // Kind first: a request of a newer version sent to a reply decoder is misrouted, not too new.
   if (k !== kind) return new EnvelopeError("BAD_KIND", `envelope kind ${k}, expected ${kind}`, 1);
-  return r;
+  if (version < ENVELOPE_VERSION || version > maxVersion)
+    return new EnvelopeError("BAD_VERSION", `envelope version ${version}`, 0);
+  return { r, version };
 }
 
 export function isEnvelopeError(v: unknown): v is EnvelopeError {
@@ -85,13 +102,24 @@ export interface RequestEnvelope {
   capabilities: readonly number[];
   /** The decompressed TLV block. */
   block: Uint8Array;
+  /**
+   * ms since the epoch (the edge's clock): after it the edge has stopped waiting, so the service
+   * must not start the request (architecture.md, "Requests carry their deadline"). Absent in
+   * version-1 envelopes: no deadline.
+   */
+  deadline?: number;
 }
+
+/** Deadlines are u48 ms since the epoch on the wire (good until the year 10889). */
+const MAX_DEADLINE = 2 ** 48 - 1;
 
 export function encodeRequest(e: RequestEnvelope): Buffer {
   checkInt("flags", e.flags, 0xffff);
   checkInt("family", e.family, 0xffff);
   checkInt("type", e.type, 0xffff);
   checkInt("sequence", e.sequence, 0xffffffff);
+  const deadline = e.deadline;
+  if (deadline !== undefined) checkInt("deadline", deadline, MAX_DEADLINE);
   const connId = strLen("connId", e.connId);
   const edgeId = strLen("edgeId", e.edgeId);
   const account = strLen("account", e.account);
@@ -101,6 +129,7 @@ export function encodeRequest(e: RequestEnvelope): Buffer {
   const size =
     HEADER +
     10 +
+    (deadline === undefined ? 0 : 6) +
     6 +
     connId +
     edgeId +
@@ -111,11 +140,15 @@ export function encodeRequest(e: RequestEnvelope): Buffer {
     listLen("capabilities", e.capabilities) +
     blobLen("block", e.block);
   const w = new Writer(size);
-  header(w, EnvelopeKind.REQUEST);
+  header(w, EnvelopeKind.REQUEST, deadline === undefined ? ENVELOPE_VERSION : REQUEST_VERSION);
   w.u16(e.flags);
   w.u16(e.family);
   w.u16(e.type);
   w.u32(e.sequence);
+  if (deadline !== undefined) {
+    w.u16(Math.floor(deadline / 2 ** 32));
+    w.u32(deadline % 2 ** 32);
+  }
   w.str(e.connId, connId);
   w.str(e.edgeId, edgeId);
   w.str(e.account, account);
@@ -128,13 +161,19 @@ export function encodeRequest(e: RequestEnvelope): Buffer {
 }
 
 export function decodeRequest(b: Uint8Array): RequestEnvelope | EnvelopeError {
-  const r = openEnvelope(b, EnvelopeKind.REQUEST);
-  if (r instanceof EnvelopeError) return r;
+  const opened = openVersioned(b, EnvelopeKind.REQUEST, REQUEST_VERSION);
+  if (opened instanceof EnvelopeError) return opened;
+  const { r, version } = opened;
+  const flags = r.u16("flags");
+  const family = r.u16("family");
+  const type = r.u16("type");
+  const sequence = r.u32("sequence");
+  const deadline = version >= 2 ? r.u16("deadline") * 2 ** 32 + r.u32("deadline") : undefined;
   const e: RequestEnvelope = {
-    flags: r.u16("flags"),
-    family: r.u16("family"),
-    type: r.u16("type"),
-    sequence: r.u32("sequence"),
+    flags,
+    family,
+    type,
+    sequence,
     connId: r.str("connId"),
     edgeId: r.str("edgeId"),
     account: r.str("account"),
@@ -144,6 +183,8 @@ export function decodeRequest(b: Uint8Array): RequestEnvelope | EnvelopeError {
     capabilities: r.u16List("capabilities"),
     block: r.blob("block"),
   };
+  // Absent, not undefined: a decoded version-1 request compares equal to the one encoded.
+  if (deadline !== undefined) e.deadline = deadline;
   return r.finish() ?? e;
 }
 
@@ -156,8 +197,15 @@ export const ReplyAction = {
   SET_DEVICE: 0x04,
   SET_CAPABILITIES: 0x08,
   CLEAR_DEVICE: 0x10,
+  /**
+   * The bound device's registration as stored (an opaque blob: the session store's record
+   * encoding), sent with BIND and UPDATE. The edge keeps it so it can re-register the device if the
+   * live state loses it (Redis restarted empty). Only sent to edges whose requests carry a
+   * deadline (envelope version 2): older edges do not know this bit.
+   */
+  DEVICE_RECORD: 0x20,
 } as const;
-const KNOWN_ACTIONS = 0x1f;
+const KNOWN_ACTIONS = 0x3f;
 
 /** service → edge: the reply to a RequestEnvelope. */
 export interface ReplyEnvelope {
@@ -168,6 +216,8 @@ export interface ReplyEnvelope {
   device?: string;
   /** Present exactly when actions has SET_CAPABILITIES. */
   capabilities?: readonly number[];
+  /** Present exactly when actions has DEVICE_RECORD. */
+  record?: Uint8Array;
   /** Zero or more complete, uncompressed IMPP frames to write to the requester, in order. */
   frames: Uint8Array;
 }
@@ -185,6 +235,7 @@ export function encodeReply(e: ReplyEnvelope): Buffer {
   const account = optionalField("account", e.actions, ReplyAction.SET_ACCOUNT, e.account);
   const device = optionalField("device", e.actions, ReplyAction.SET_DEVICE, e.device);
   const caps = optionalField("capabilities", e.actions, ReplyAction.SET_CAPABILITIES, e.capabilities);
+  const record = optionalField("record", e.actions, ReplyAction.DEVICE_RECORD, e.record);
   const accountLen = account === undefined ? 0 : strLen("account", account);
   const deviceLen = device === undefined ? 0 : strLen("device", device);
   const size =
@@ -193,6 +244,7 @@ export function encodeReply(e: ReplyEnvelope): Buffer {
     (account === undefined ? 0 : 1 + accountLen) +
     (device === undefined ? 0 : 1 + deviceLen) +
     (caps === undefined ? 0 : listLen("capabilities", caps)) +
+    (record === undefined ? 0 : blobLen("record", record)) +
     blobLen("frames", e.frames);
   const w = new Writer(size);
   header(w, EnvelopeKind.REPLY);
@@ -200,6 +252,7 @@ export function encodeReply(e: ReplyEnvelope): Buffer {
   if (account !== undefined) w.str(account, accountLen);
   if (device !== undefined) w.str(device, deviceLen);
   if (caps !== undefined) w.u16List(caps);
+  if (record !== undefined) w.blob(record);
   w.blob(e.frames);
   return w.done();
 }
@@ -213,6 +266,7 @@ export function decodeReply(b: Uint8Array): ReplyEnvelope | EnvelopeError {
   const account = actions & ReplyAction.SET_ACCOUNT ? r.str("account") : undefined;
   const device = actions & ReplyAction.SET_DEVICE ? r.str("device") : undefined;
   const capabilities = actions & ReplyAction.SET_CAPABILITIES ? r.u16List("capabilities") : undefined;
+  const record = actions & ReplyAction.DEVICE_RECORD ? r.blob("record") : undefined;
   const frames = r.blob("frames");
   const error = r.finish();
   if (error !== undefined) return error;
@@ -221,6 +275,7 @@ export function decodeReply(b: Uint8Array): ReplyEnvelope | EnvelopeError {
   if (account !== undefined) e.account = account;
   if (device !== undefined) e.device = device;
   if (capabilities !== undefined) e.capabilities = capabilities;
+  if (record !== undefined) e.record = record;
   return e;
 }
 

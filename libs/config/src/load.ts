@@ -14,6 +14,8 @@ export interface Limits {
   loginAccountWindowMs: number;
   loginAttemptsPerAddress: number;
   loginAddressWindowMs: number;
+  loginAddressDelayMs: number;
+  loginKnownGoodMs: number;
   requestTimeoutMs: number;
   drainGraceMs: number;
   maxConnections: number;
@@ -217,6 +219,8 @@ export function loadConfig(
     loginAccountWindowMs: read(S.loginAccountWindowMs, 0),
     loginAttemptsPerAddress: read(S.loginAttemptsPerAddress, 0),
     loginAddressWindowMs: read(S.loginAddressWindowMs, 0),
+    loginAddressDelayMs: read(S.loginAddressDelayMs, 0),
+    loginKnownGoodMs: read(S.loginKnownGoodMs, 0),
     requestTimeoutMs: read(S.requestTimeoutMs, 0),
     drainGraceMs: read(S.drainGraceMs, 0),
     maxConnections: read(S.maxConnections, 0),

@@ -308,7 +308,8 @@ export const S = {
     name: "IMPP_LOGIN_ATTEMPTS_PER_ADDRESS",
     default: "20",
     group: "Limits",
-    description: "Failed logins allowed per source address within IMPP_LOGIN_ADDRESS_WINDOW_MS.",
+    description:
+      "Distinct accounts that may fail to log in from one source address (IPv4 address, IPv6 /64) within IMPP_LOGIN_ADDRESS_WINDOW_MS; past it, logins from there are refused except for accounts known good at that address. Repeated failures of one account count once here (the per-account limit counts those).",
     parse: integer(1, 1_000_000),
   },
   loginAddressWindowMs: {
@@ -318,11 +319,28 @@ export const S = {
     description: "Window of the per-address failed-login limit.",
     parse: ms(1000, DAY),
   },
+  loginAddressDelayMs: {
+    name: "IMPP_LOGIN_ADDRESS_DELAY_MS",
+    default: "500",
+    group: "Limits",
+    description:
+      "Once half of IMPP_LOGIN_ATTEMPTS_PER_ADDRESS accounts have failed from an address, each further failed login from there is answered this much later per account past the half (at most a quarter of IMPP_REQUEST_TIMEOUT_MS): the limit slows an attacker down before it refuses. 0 = no delay.",
+    parse: ms(0, MINUTE),
+  },
+  loginKnownGoodMs: {
+    name: "IMPP_LOGIN_KNOWN_GOOD_MS",
+    default: "2592000000",
+    group: "Limits",
+    description:
+      "How long after a successful login an (account, address) pair is known good: its logins are not refused by the per-address limit (the per-account limit still applies). 0 = never.",
+    parse: ms(0, 365 * DAY),
+  },
   requestTimeoutMs: {
     name: "IMPP_REQUEST_TIMEOUT_MS",
     default: "5000",
     group: "Limits",
-    description: "How long the edge waits for a backend answer before replying SERVICE_UNAVAILABLE.",
+    description:
+      "How long the edge waits for a backend answer before replying SERVICE_UNAVAILABLE. Requests carry a deadline of half of it: a service that reaches a request later drops it unstarted.",
     parse: ms(100, 10 * MINUTE),
   },
   drainGraceMs: {

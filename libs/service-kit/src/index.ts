@@ -66,6 +66,7 @@ export {
   dispatcher,
   type FamilyServer,
   moduleHandler,
+  pastDeadline,
   type RequestHandler,
   replyErrorCode,
   type ServedModule,

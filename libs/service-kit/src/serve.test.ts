@@ -7,6 +7,7 @@ import {
   decodeReply,
   encodeRequest,
   isEnvelopeError,
+  ReplyAction,
   type ReplyEnvelope,
   type RequestEnvelope,
   subjects,
@@ -139,6 +140,53 @@ describe("serveFamily", () => {
     const ok = only((await call(request(Buffer.alloc(0), { sequence: 5 }))).frames);
     assert.deepEqual([ok.flags, ok.sequence], [Flags.RESPONSE, 5]);
     assert.equal(handled, 1);
+  });
+
+  test("a request past its deadline is answered SERVICE_UNAVAILABLE without running the handler, logged and counted", async () => {
+    let handled = 0;
+    let clock = 1_000_000;
+    server = serveFamily(
+      bus,
+      telemetry,
+      "kit",
+      FAMILY,
+      async (req) => {
+        handled++;
+        return echo(req);
+      },
+      () => clock,
+    );
+    const late = only((await call(request(Buffer.alloc(0), { deadline: clock - 1, sequence: 7 }))).frames);
+    assert.equal(errorCode(late), GlobalError.SERVICE_UNAVAILABLE);
+    assert.equal(late.sequence, 7);
+    assert.equal(handled, 0);
+    assert.equal(sink.lines.filter((l) => l.msg === "request past its deadline dropped").length, 1);
+    const counted = (await telemetry.metrics.requestsExpired.get()).values.find(
+      (v) => v.labels["family"] === "DEVICE",
+    );
+    assert.equal(counted?.value, 1);
+    // At the deadline itself, and without one (an older edge), the request is served.
+    const onTime = only((await call(request(Buffer.alloc(0), { deadline: clock, sequence: 8 }))).frames);
+    assert.deepEqual([onTime.flags, onTime.sequence], [Flags.RESPONSE, 8]);
+    clock += 10_000_000;
+    const none = only((await call(request(Buffer.alloc(0), { sequence: 9 }))).frames);
+    assert.deepEqual([none.flags, none.sequence], [Flags.RESPONSE, 9]);
+    assert.equal(handled, 2);
+  });
+
+  test("the device record is sent only to edges that send deadlines (older edges refuse its action bit)", async () => {
+    server = serveFamily(bus, telemetry, "kit", FAMILY, async (req) => ({
+      actions: ReplyAction.SET_DEVICE | ReplyAction.DEVICE_RECORD,
+      device: "phone",
+      record: Uint8Array.from([1, 2, 3]),
+      frames: responseFrame(req, new TlvWriter()),
+    }));
+    const current = await call(request(Buffer.alloc(0), { deadline: Date.now() + 60_000 }));
+    assert.equal(current.actions, ReplyAction.SET_DEVICE | ReplyAction.DEVICE_RECORD);
+    assert.deepEqual([...(current.record ?? [])], [1, 2, 3]);
+    const older = await call(request(Buffer.alloc(0)));
+    assert.equal(older.actions, ReplyAction.SET_DEVICE);
+    assert.equal(older.record, undefined);
   });
 
   test("a reply that cannot be encoded is answered SERVICE_UNAVAILABLE", async () => {

@@ -1,6 +1,6 @@
 // The bus side of a service: decode the envelope, continue the trace, run the handler, reply.
 import type { Bus, BusMessage, ReplyEnvelope, RequestEnvelope } from "@impp/bus";
-import { decodeRequest, encodeReply, isEnvelopeError, subjects } from "@impp/bus";
+import { decodeRequest, encodeReply, isEnvelopeError, ReplyAction, subjects } from "@impp/bus";
 import { errorCodeOf, errorName, familyName, GlobalError, typeName } from "@impp/protocol";
 import type { Telemetry } from "@impp/telemetry";
 import { extractContext, subjectLabel, withSpan } from "@impp/telemetry";
@@ -15,6 +15,15 @@ export type RequestHandler = (req: RequestEnvelope) => Promise<Outcome>;
 /** The reply of an outcome, and its follow-up work if any. */
 export function splitOutcome(o: Outcome): { reply: ReplyEnvelope; after: (() => Promise<void>) | undefined } {
   return "reply" in o ? { reply: o.reply, after: o.after } : { reply: o, after: undefined };
+}
+
+/**
+ * Whether the edge's deadline for `req` has passed (architecture.md, "Requests carry their
+ * deadline"): the kit drops such requests unstarted, and a handler checks again right before its
+ * first visible step (a delivery, a write) — refusing then is safe, nothing has happened yet.
+ */
+export function pastDeadline(req: RequestEnvelope, now: number): boolean {
+  return req.deadline !== undefined && now > req.deadline;
 }
 
 /** Whether the session matches what a request type needs (else INVALID_STATE). */
@@ -100,6 +109,12 @@ export function replyErrorCode(frames: Uint8Array): number | undefined {
   return errorCodeOf(frames);
 }
 
+function withoutRecord(r: ReplyEnvelope): ReplyEnvelope {
+  if ((r.actions & ReplyAction.DEVICE_RECORD) === 0) return r;
+  const { record: _, ...rest } = r;
+  return { ...rest, actions: r.actions & ~ReplyAction.DEVICE_RECORD };
+}
+
 export interface FamilyServer {
   /** Resolves once the requests under way now, follow-up work included, have finished. */
   idle(): Promise<void>;
@@ -107,8 +122,9 @@ export interface FamilyServer {
 }
 
 /**
- * Subscribes subjects.request(family) in the family's queue group; `handler` must not throw. The
- * reply goes out first; the outcome's follow-up work runs after it, still inside the request's
+ * Subscribes subjects.request(family) in the family's queue group; `handler` must not throw. A
+ * request whose deadline (the edge's clock, `clock` here: Date.now) has passed is answered
+ * SERVICE_UNAVAILABLE without running the handler. The reply goes out first; the outcome's follow-up work runs after it, still inside the request's
  * span, and stop() waits for both.
  */
 export function serveFamily(
@@ -117,17 +133,39 @@ export function serveFamily(
   service: string,
   family: number,
   handler: RequestHandler,
+  clock?: () => number,
 ): FamilyServer {
   const inflight = new Set<Promise<void>>();
   const familyLabel = familyName(family);
   const duration = telemetry.metrics.requestDuration;
   const errors = telemetry.metrics.errors;
+  const expired = telemetry.metrics.requestsExpired;
+  const now = clock ?? Date.now;
 
   const onMessage = async (msg: BusMessage): Promise<void> => {
     const req = decodeRequest(msg.data);
     if (isEnvelopeError(req)) {
       // Nothing to echo an error on: the edge's own timeout answers the client.
       telemetry.logger.warn({ err: req, subject: msg.subject }, "undecodable request envelope dropped");
+      return;
+    }
+    if (pastDeadline(req, now())) {
+      // The edge has given up on it (or will have before this reply could matter) and told the
+      // client SERVICE_UNAVAILABLE: doing it now would make a failure reported to the client
+      // succeed after all (a resend then duplicates). Dropped before anything visible happens.
+      expired.inc({ family: familyLabel });
+      telemetry.logger.warn(
+        {
+          family: req.family,
+          type: req.type,
+          sequence: req.sequence,
+          connId: req.connId,
+          edgeId: req.edgeId,
+          lateMs: now() - (req.deadline ?? 0),
+        },
+        "request past its deadline dropped",
+      );
+      msg.respond(encodeReply(errorReply(req, GlobalError.SERVICE_UNAVAILABLE)));
       return;
     }
     const started = process.hrtime.bigint();
@@ -143,7 +181,9 @@ export function serveFamily(
         "impp.conn": req.connId,
       },
       async (span) => {
-        const { reply: r, after } = splitOutcome(await safely(req, telemetry, handler));
+        const { reply, after } = splitOutcome(await safely(req, telemetry, handler));
+        // An edge that sends no deadline is older than the DEVICE_RECORD action: it would refuse it.
+        const r = req.deadline === undefined ? withoutRecord(reply) : reply;
         const code = replyErrorCode(r.frames);
         if (code !== undefined) {
           span.setAttribute("impp.error", errorName(family, code));

@@ -327,6 +327,43 @@ export function runSessionStoreContract(name: string, make: () => Promise<Sessio
     });
 
     describe("edges", () => {
+      withStore("heartbeatEdge says whether the edge was registered before", async (s) => {
+        const e = `hb-${uid()}`;
+        assert.equal(await s.heartbeatEdge(e, 60_000), false, "first heartbeat");
+        assert.equal(await s.heartbeatEdge(e, 60_000), true);
+        // Swept as dead and forgotten (or the store lost it): the next heartbeat says so.
+        await s.expireEdge(e);
+        await s.forgetEdge(e);
+        assert.equal(await s.heartbeatEdge(e, 60_000), false);
+      });
+
+      withStore("restoreDevice puts a lost device back under its name, never over another", async (s) => {
+        const acc = `a-${uid()}`;
+        const e = `e-${uid()}`;
+        await s.heartbeatEdge(e, 60_000);
+        const r = await bound(s, sample(acc, { edgeId: e, connId: "k1", statusMessage: "out" }), "phone");
+        const record = r.device;
+        assert.equal(await s.restoreDevice(record), "present");
+        // Lost (as after a Redis restart): the record comes back as it was, index included.
+        await s.unbindDevice(acc, "phone");
+        assert.deepEqual(await s.devicesOfEdge(e), []);
+        assert.equal(await s.restoreDevice(record), "restored");
+        assert.deepEqual(await s.getDevice(acc, "phone"), record);
+        assert.deepEqual(await s.devicesOfEdge(e), [{ account: acc, name: "phone", connId: "k1" }]);
+        // The name was taken by another connection meanwhile: left alone.
+        await s.unbindDevice(acc, "phone");
+        await bound(s, sample(acc, { edgeId: e, connId: "k2" }), "phone");
+        assert.equal(await s.restoreDevice(record), "taken");
+        assert.equal((await s.getDevice(acc, "phone"))?.connId, "k2");
+        // Restoring ignores the device limit (it was bound within it).
+        const other = { ...record, name: "desk", connId: "k3" };
+        assert.equal(await s.restoreDevice(other), "restored");
+        assert.deepEqual(
+          (await s.getDevices(acc)).map((d) => d.name),
+          ["desk", "phone"],
+        );
+      });
+
       withStore("devicesOfEdge follows bind and unbind", async (s) => {
         const acc = `a-${uid()}`;
         const e1 = `e1-${uid()}`;
@@ -469,6 +506,66 @@ export function runSessionStoreContract(name: string, make: () => Promise<Sessio
         assert.deepEqual(await s.peek(key, 60_000, 3), { allowed: false, count: 3 });
         assert.deepEqual(await s.peek(key, 60_000, 4), { allowed: true, count: 3 });
         assert.deepEqual(await s.peek(`other:${uid()}`, 60_000, 3), { allowed: true, count: 0 });
+      });
+
+      withStore(
+        "hitDistinct counts distinct members: a member seen again is allowed and not counted twice",
+        async (s) => {
+          const key = `addr:${uid()}`;
+          const got = [];
+          for (const m of ["a", "b", "a", "c", "a", "d", "c"])
+            got.push(await s.hitDistinct(key, m, 60_000, 3));
+          assert.deepEqual(
+            got.map((r) => [r.allowed, r.count]),
+            [
+              [true, 1],
+              [true, 2],
+              [true, 2],
+              [true, 3],
+              [true, 3],
+              [false, 3],
+              [true, 3],
+            ],
+          );
+          const refused = got[5]!;
+          assert.ok(
+            refused.retryAfterMs > 0 && refused.retryAfterMs <= 60_000,
+            `retryAfterMs ${refused.retryAfterMs}`,
+          );
+          assert.deepEqual(await s.peekDistinct(key, "a", 60_000), { count: 3, present: true });
+          assert.deepEqual(await s.peekDistinct(key, "d", 60_000), { count: 3, present: false });
+          assert.deepEqual(await s.peekDistinct(`none:${uid()}`, "a", 60_000), { count: 0, present: false });
+        },
+      );
+
+      withStore("hitDistinct: members leave the window windowMs after they were last seen", async (s) => {
+        const key = `addr:${uid()}`;
+        await s.hitDistinct(key, "a", 600, 2);
+        await sleep(250);
+        await s.hitDistinct(key, "b", 600, 2);
+        await s.hitDistinct(key, "a", 600, 2); // refreshed
+        await sleep(450);
+        // "a" was refreshed: it and "b" are both still inside the window, no room for "c".
+        assert.equal((await s.hitDistinct(key, "c", 600, 2)).allowed, false);
+        await sleep(650);
+        assert.deepEqual(await s.peekDistinct(key, "a", 600), { count: 0, present: false });
+        assert.equal((await s.hitDistinct(key, "c", 600, 2)).allowed, true);
+      });
+
+      withStore("a mark lives for its TTL; marking again extends it; resetKey drops it", async (s) => {
+        const key = `good:${uid()}`;
+        assert.equal(await s.marked(key), false);
+        await s.mark(key, 500);
+        assert.equal(await s.marked(key), true);
+        await sleep(300);
+        await s.mark(key, 500);
+        await sleep(300);
+        assert.equal(await s.marked(key), true, "extended");
+        await sleep(550);
+        assert.equal(await s.marked(key), false);
+        await s.mark(key, 60_000);
+        await s.resetKey(key);
+        assert.equal(await s.marked(key), false);
       });
 
       withStore("peek does not count", async (s) => {

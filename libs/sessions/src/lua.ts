@@ -8,7 +8,8 @@
  *   P edge:<edgeId>   hash  "<account>\0<name>" → connId   (devices bound through that edge)
  *   P edges           zset  edgeId → heartbeat expiry, ms (Redis clock)
  *   P claim:<edgeId>  string holder of the edge's cleanup, with a TTL
- *   P rl:<key>        zset  hit time → hit time (sliding log)
+ *   P rl:<key>        zset  hit time → hit time (sliding log); or member → last time (hitDistinct)
+ *   P mk:<key>        string a mark with a TTL (known-good login pairs)
  *
  * Scripts build P edge:<edgeId> from the stored record (the edge is not known
  * to the caller of unbind), so the store is for single Redis / Sentinel, not
@@ -78,9 +79,27 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1
 `;
 
-/** KEYS: edges. ARGV: edgeId, ttlMs */
+/** KEYS: edges. ARGV: edgeId, ttlMs → 1 when the edge was registered before, 0 when added now */
 export const HEARTBEAT = `${NOW_MS}
-redis.call('ZADD', KEYS[1], now_ms() + tonumber(ARGV[2]), ARGV[1])
+local added = redis.call('ZADD', KEYS[1], now_ms() + tonumber(ARGV[2]), ARGV[1])
+return 1 - added
+`;
+
+/**
+ * KEYS: dev, edge index. ARGV: name, connId, record, account
+ * → 1 restored, 0 present with this connId, -1 the name is held by another connection
+ */
+export const RESTORE = `${HEADER}
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+local field = ARGV[4] .. '\\0' .. ARGV[1]
+if cur then
+  local _, _, conn = header(cur)
+  if conn ~= ARGV[2] then return -1 end
+  redis.call('HSET', KEYS[2], field, ARGV[2])
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[2], field, ARGV[2])
 return 1
 `;
 
@@ -145,4 +164,29 @@ return {0, count, retry}
 /** KEYS: rl. ARGV: windowMs, limit → {allowed, count} */
 export const PEEK = `${PRUNE}
 return {count < tonumber(ARGV[2]) and 1 or 0, count}
+`;
+
+/**
+ * KEYS: rl. ARGV: windowMs, limit, member → {allowed, distinct count, retryAfterMs}
+ * A zset member → last time: a member already there is refreshed, a new one needs room.
+ */
+export const HIT_DISTINCT = `${PRUNE}
+local present = redis.call('ZSCORE', KEYS[1], ARGV[3])
+if present or count < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window)
+  if present then return {1, count, 0} end
+  return {1, count + 1, 0}
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local first = oldest[2] and tonumber(oldest[2]) or now
+local retry = first + window - now
+if retry < 1 then retry = 1 end
+return {0, count, retry}
+`;
+
+/** KEYS: rl. ARGV: windowMs, member → {distinct count, present} */
+export const PEEK_DISTINCT = `${PRUNE}
+local present = redis.call('ZSCORE', KEYS[1], ARGV[2])
+return {count, present and 1 or 0}
 `;

@@ -33,6 +33,9 @@ export function createMemorySessionStore(opts: { now?: () => number } = {}): Ses
     `${now().toString(36)}.${(++tokenSeq).toString(36)}.${Math.random().toString(36).slice(2, 8)}`;
   /** key → hit times, oldest first */
   const rates = new Map<string, number[]>();
+  /** key → member → last time, oldest first */
+  const distinct = new Map<string, Map<string, number>>();
+  const marks = new Map<string, number>();
   let closed = false;
 
   const alive = () => {
@@ -64,6 +67,16 @@ export function createMemorySessionStore(opts: { now?: () => number } = {}): Ses
     if (drop > 0) hits.splice(0, drop);
     if (hits.length === 0) rates.delete(key);
     return hits;
+  };
+
+  const distinctWindow = (key: string, windowMs: number, t: number): Map<string, number> => {
+    const log = distinct.get(key) ?? new Map<string, number>();
+    for (const [m, at] of log) {
+      if (at > t - windowMs) break;
+      log.delete(m);
+    }
+    if (log.size === 0) distinct.delete(key);
+    return log;
   };
 
   const store: SessionStore = {
@@ -143,7 +156,26 @@ export function createMemorySessionStore(opts: { now?: () => number } = {}): Ses
 
     async heartbeatEdge(edgeId, ttlMs) {
       alive();
+      const known = edges.has(edgeId);
       edges.set(edgeId, now() + ttlMs);
+      return known;
+    },
+
+    async restoreDevice(record) {
+      alive();
+      checkAccount(record.account);
+      const devices = accounts.get(record.account) ?? new Map<string, Buffer>();
+      const current = devices.get(record.name);
+      const field = `${record.account}\0${record.name}`;
+      if (current !== undefined) {
+        if (decodeDevice(record.account, current).connId !== record.connId) return "taken";
+        indexOf(record.edgeId).set(field, record.connId);
+        return "present";
+      }
+      devices.set(record.name, encodeDevice(record));
+      accounts.set(record.account, devices);
+      indexOf(record.edgeId).set(field, record.connId);
+      return "restored";
     },
 
     async removeEdge(edgeId) {
@@ -215,6 +247,40 @@ export function createMemorySessionStore(opts: { now?: () => number } = {}): Ses
       return { allowed: false, count: hits.length, retryAfterMs: Math.max(1, (hits[0] ?? t) + windowMs - t) };
     },
 
+    async hitDistinct(key, member, windowMs, limit): Promise<RateResult> {
+      alive();
+      const t = now();
+      const log = distinctWindow(key, windowMs, t);
+      if (log.has(member) || log.size < limit) {
+        log.delete(member); // re-inserted last: the map stays in time order
+        log.set(member, t);
+        distinct.set(key, log);
+        return { allowed: true, count: log.size, retryAfterMs: 0 };
+      }
+      const oldest = log.values().next().value ?? t;
+      return { allowed: false, count: log.size, retryAfterMs: Math.max(1, oldest + windowMs - t) };
+    },
+
+    async peekDistinct(key, member, windowMs) {
+      alive();
+      const log = distinctWindow(key, windowMs, now());
+      return { count: log.size, present: log.has(member) };
+    },
+
+    async mark(key, ttlMs) {
+      alive();
+      marks.set(key, now() + ttlMs);
+    },
+
+    async marked(key) {
+      alive();
+      const until = marks.get(key);
+      if (until === undefined) return false;
+      if (until > now()) return true;
+      marks.delete(key);
+      return false;
+    },
+
     async peek(key, windowMs, limit) {
       alive();
       const count = window(key, windowMs, now()).length;
@@ -224,6 +290,8 @@ export function createMemorySessionStore(opts: { now?: () => number } = {}): Ses
     async resetKey(key) {
       alive();
       rates.delete(key);
+      distinct.delete(key);
+      marks.delete(key);
     },
 
     async getDevicesAndListTokens(list, tokenAccounts) {

@@ -48,12 +48,15 @@ const S = {
   unbind: script(lua.UNBIND),
   update: script(lua.UPDATE),
   heartbeat: script(lua.HEARTBEAT),
+  restore: script(lua.RESTORE),
   deadEdges: script(lua.DEAD_EDGES),
   removeEdge: script(lua.REMOVE_EDGE),
   forgetEdge: script(lua.FORGET_EDGE),
   claim: script(lua.CLAIM),
   hit: script(lua.HIT),
   peek: script(lua.PEEK),
+  hitDistinct: script(lua.HIT_DISTINCT),
+  peekDistinct: script(lua.PEEK_DISTINCT),
 };
 
 /** A concurrent UPDATE of the same device retries its compare-and-set this often before giving up. */
@@ -344,9 +347,24 @@ class RedisSessionStore implements SessionStore {
     });
   }
 
-  heartbeatEdge(edgeId: string, ttlMs: number): Promise<void> {
+  heartbeatEdge(edgeId: string, ttlMs: number): Promise<boolean> {
     return this.io("heartbeat", async () => {
-      await this.eval(S.heartbeat, [this.edgesKey], [edgeId, Math.max(0, Math.floor(ttlMs))]);
+      const r = await this.eval(S.heartbeat, [this.edgesKey], [edgeId, Math.max(0, Math.floor(ttlMs))]);
+      return Number(r) === 1;
+    });
+  }
+
+  restoreDevice(record: DeviceRecord): Promise<"restored" | "present" | "taken"> {
+    return this.io("restoreDevice", async () => {
+      checkAccount(record.account);
+      const r = Number(
+        await this.eval(
+          S.restore,
+          [this.devKey(record.account), this.edgeKey(record.edgeId)],
+          [record.name, record.connId, encodeDevice(record), record.account],
+        ),
+      );
+      return r === 1 ? "restored" : r === 0 ? "present" : "taken";
     });
   }
 
@@ -430,9 +448,41 @@ class RedisSessionStore implements SessionStore {
     });
   }
 
+  hitDistinct(key: string, member: string, windowMs: number, limit: number): Promise<RateResult> {
+    return this.io("hitDistinct", async () => {
+      const [allowed, count, retry] = (await this.eval(
+        S.hitDistinct,
+        [`${this.prefix}rl:${key}`],
+        [Math.max(1, Math.floor(windowMs)), Math.floor(limit), member],
+      )) as number[];
+      return { allowed: allowed === 1, count: Number(count), retryAfterMs: Number(retry) };
+    });
+  }
+
+  peekDistinct(key: string, member: string, windowMs: number): Promise<{ count: number; present: boolean }> {
+    return this.io("peekDistinct", async () => {
+      const [count, present] = (await this.eval(
+        S.peekDistinct,
+        [`${this.prefix}rl:${key}`],
+        [Math.max(1, Math.floor(windowMs)), member],
+      )) as number[];
+      return { count: Number(count), present: present === 1 };
+    });
+  }
+
+  mark(key: string, ttlMs: number): Promise<void> {
+    return this.io("mark", async () => {
+      await this.redis.set(`${this.prefix}mk:${key}`, "1", "PX", Math.max(1, Math.floor(ttlMs)));
+    });
+  }
+
+  marked(key: string): Promise<boolean> {
+    return this.io("marked", async () => (await this.redis.exists(`${this.prefix}mk:${key}`)) === 1);
+  }
+
   resetKey(key: string): Promise<void> {
     return this.io("resetKey", async () => {
-      await this.redis.del(`${this.prefix}rl:${key}`);
+      await this.redis.del(`${this.prefix}rl:${key}`, `${this.prefix}mk:${key}`);
     });
   }
 

@@ -142,8 +142,20 @@ export interface SessionStore {
   getPresence(accounts: readonly string[]): Promise<Array<PresenceRecord | undefined>>;
   setPresence(account: string, record: PresenceRecord): Promise<void>;
 
-  /** The edge is alive until ttlMs from now. Edges must heartbeat before binding devices. */
-  heartbeatEdge(edgeId: string, ttlMs: number): Promise<void>;
+  /**
+   * The edge is alive until ttlMs from now. Edges must heartbeat before binding devices. Returns
+   * whether the edge was registered before this heartbeat: false on an edge's first heartbeat, and
+   * afterwards only when the store lost it (Redis restarted empty, or the edge was swept as dead
+   * and forgotten) — then its device registrations are gone too and the edge restores them.
+   */
+  heartbeatEdge(edgeId: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Puts back a device an edge still holds the connection of (its registration was lost): written
+   * under its own name with its own connId, and added to its edge's index, unless that name is now
+   * held by another connection ("taken"); "present" when it is still registered with this connId.
+   * The per-account device limit is not checked: the device was bound within it.
+   */
+  restoreDevice(record: DeviceRecord): Promise<"restored" | "present" | "taken">;
   /**
    * Clean shutdown. With no devices left in its index the edge is forgotten;
    * with devices left (it could not unbind them all) it is marked dead now so
@@ -169,6 +181,17 @@ export interface SessionStore {
   forgetEdge(edgeId: string): Promise<void>;
 
   hit(key: string, windowMs: number, limit: number): Promise<RateResult>;
+  /**
+   * A sliding log of distinct members (the accounts that failed to log in from one address): a
+   * member already in the window is allowed and only its time refreshed; a new one is added while
+   * fewer than `limit` members are in the window, else refused. `count` is distinct members.
+   */
+  hitDistinct(key: string, member: string, windowMs: number, limit: number): Promise<RateResult>;
+  /** hitDistinct without recording: `present` = the member is in the window (it would be allowed). */
+  peekDistinct(key: string, member: string, windowMs: number): Promise<{ count: number; present: boolean }>;
+  /** A flag that lives for ttlMs (set again: ttlMs from now), e.g. a known-good (account, address) pair. */
+  mark(key: string, ttlMs: number): Promise<void>;
+  marked(key: string): Promise<boolean>;
   peek(key: string, windowMs: number, limit: number): Promise<{ allowed: boolean; count: number }>;
   resetKey(key: string): Promise<void>;
 

@@ -41,6 +41,10 @@ export interface Metrics {
   readonly preLoginMemory: Gauge<"edge">;
   /** Times a connection stopped being read because it (scope=connection) or its account (scope=account) used up its work allowance. */
   readonly throttled: Counter<"scope">;
+  /** Requests a service dropped because their deadline had passed before it got to them, per family. */
+  readonly requestsExpired: Counter<"family">;
+  /** Devices an edge registered again after the live state lost them, by outcome (restored, taken, failed). */
+  readonly devicesRestored: Counter<"result">;
 }
 
 export interface CreateMetricsOptions {
@@ -217,6 +221,16 @@ export function createMetrics(
       name: "impp_throttled_total",
       help: "Connections paused for using up their work allowance, by scope (connection, account)",
       labelNames: ["scope"],
+    }),
+    requestsExpired: ensureCounter(registry, {
+      name: "impp_requests_expired_total",
+      help: "Requests dropped unstarted by a service because the edge's deadline had passed, by family",
+      labelNames: ["family"],
+    }),
+    devicesRestored: ensureCounter(registry, {
+      name: "impp_devices_restored_total",
+      help: "Devices re-registered by their edge after the live state lost them, by result",
+      labelNames: ["result"],
     }),
   };
 }

@@ -7,7 +7,7 @@ import { createMemorySessionStore, type SessionStore } from "@impp/sessions";
 import { openStore, type Store } from "@impp/store";
 import { accountsMigrations, createAccountsRepository } from "./accounts.js";
 import { createAccountsAdmin } from "./admin.js";
-import { rateKeys } from "./authenticate.js";
+import { addressDelay, authenticate, rateKeys } from "./authenticate.js";
 import { type AuthState, authModule } from "./module.js";
 import { request } from "./test-support.js";
 
@@ -15,6 +15,8 @@ const config = testConfig({
   IMPP_DOMAIN: "example.org",
   IMPP_LOGIN_ATTEMPTS_PER_ACCOUNT: "3",
   IMPP_LOGIN_ATTEMPTS_PER_ADDRESS: "5",
+  // The slow-down has its own tests below; here answers come at once.
+  IMPP_LOGIN_ADDRESS_DELAY_MS: "0",
 });
 
 function auth(
@@ -27,6 +29,11 @@ function auth(
   if (name !== undefined) w.string(StreamTlv.NAME, name);
   if (password !== undefined) w.string(opts.alt ? StreamTlv.PASSWORD_ALT : StreamTlv.PASSWORD, password);
   return Buffer.from(w.finish());
+}
+
+/** AUTHENTICATE's fields as the kit would parse them. */
+function parsedAuth(name: string, password: string) {
+  return { mechanism: 1, name, password: Buffer.from(password) };
 }
 
 const handleAuthRequest = (req: RequestEnvelope, deps: AuthState) =>
@@ -261,9 +268,87 @@ describe("AUTHENTICATE", () => {
       1,
     );
     assert.equal(
-      (await sessions.peek(rateKeys.address("192.0.2.1"), l.loginAddressWindowMs, l.loginAttemptsPerAddress))
-        .count,
+      (await sessions.peekDistinct(rateKeys.address("192.0.2.1"), "x", l.loginAddressWindowMs)).count,
       1,
+    );
+  });
+
+  test("per address: distinct accounts are counted, not attempts — one account failing again counts once", async () => {
+    // tricia fails until her own limit (3), which costs the address one place of five.
+    for (let i = 0; i < 4; i++) await handleAuthRequest(request(auth("tricia", `typo-${i}`)), deps());
+    for (const n of ["b1", "b2", "b3"]) {
+      assert.equal((await handleAuthRequest(request(auth(n, "bad")), deps())).actions, 0);
+    }
+    // Four distinct accounts failed: a fifth may still log in from there.
+    const r = await handleAuthRequest(request(auth("zaphod", "heart of gold")), deps());
+    assert.equal(r.account, "zaphod");
+  });
+
+  test("per address: an account that logged in from the address before is let through when the address is limited", async () => {
+    const here = (port: number) => ({ remoteAddress: `192.0.2.1:${port}` });
+    assert.equal(
+      (await handleAuthRequest(request(auth("zaphod", "heart of gold"), here(1)), deps())).account,
+      "zaphod",
+    );
+    // An attacker behind the same address tries five other accounts: the address is limited now.
+    for (const [i, n] of ["c1", "c2", "c3", "c4", "c5", "c6"].entries()) {
+      await handleAuthRequest(request(auth(n, "guess"), here(100 + i)), deps());
+    }
+    const stranger = await handleAuthRequest(request(auth("tricia", "password"), here(200)), deps());
+    assert.equal(stranger.actions, ReplyAction.CLOSE_AFTER, "never logged in from there: refused");
+    assert.equal(errorCode(only(stranger.frames)), StreamError.AUTHENTICATION_INVALID);
+    // The known-good pair is not: same address bucket, new connection.
+    const back = await handleAuthRequest(request(auth("zaphod", "heart of gold"), here(300)), deps());
+    assert.equal(back.account, "zaphod");
+    // Known good does not lift the per-account limit: a guesser behind the NAT still meets it.
+    for (let i = 0; i < 3; i++)
+      await handleAuthRequest(request(auth("zaphod", `guess-${i}`), here(400 + i)), deps());
+    const locked = await handleAuthRequest(request(auth("zaphod", "heart of gold"), here(500)), deps());
+    assert.equal(locked.actions, ReplyAction.CLOSE_AFTER);
+  });
+
+  test("refusals say which limit: address_limited and rate_limited are told apart", async () => {
+    const d = { ...deps() };
+    const run = (name: string, password: string, remoteAddress: string) =>
+      authenticate(
+        { envelope: request(auth(name, password), { remoteAddress }), fields: parsedAuth(name, password) },
+        d,
+      );
+    for (const n of ["d1", "d2", "d3", "d4", "d5"]) await run(n, "bad", "192.0.2.7");
+    assert.equal((await run("tricia", "password", "192.0.2.7")).outcome, "address_limited");
+    for (let i = 0; i < 3; i++) await run("zaphod", "bad", `198.51.100.${i}`);
+    assert.equal((await run("zaphod", "heart of gold", "198.51.100.77")).outcome, "rate_limited");
+  });
+
+  test("per address: past half the limit, failures are answered later — the more, the closer to the limit", async () => {
+    const limits = { loginAddressDelayMs: 500, requestTimeoutMs: 5000 };
+    assert.deepEqual(
+      [1, 2, 3, 4, 5].map((count) => addressDelay(count, 5, limits)),
+      [0, 0, 500, 1000, 1250],
+      "none below half, then 500 ms per account past it, at most a quarter of the request timeout",
+    );
+    assert.equal(addressDelay(5, 5, { ...limits, loginAddressDelayMs: 0 }), 0);
+    // Through authenticate: the third distinct failure from one address is slowed down.
+    const slow = {
+      ...deps(),
+      config: { ...config, limits: { ...config.limits, loginAddressDelayMs: 5 } },
+    };
+    const outcomes = [];
+    for (const n of ["e1", "e2", "e3"]) {
+      outcomes.push(
+        await authenticate(
+          { envelope: request(auth(n, "bad"), { remoteAddress: "192.0.2.8" }), fields: parsedAuth(n, "bad") },
+          slow,
+        ),
+      );
+    }
+    assert.deepEqual(
+      outcomes.map((o) => [o.outcome, o.delayedMs]),
+      [
+        ["bad_credentials", undefined],
+        ["bad_credentials", undefined],
+        ["bad_credentials", 5],
+      ],
     );
   });
 

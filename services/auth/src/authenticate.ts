@@ -1,6 +1,8 @@
 // STREAM AUTHENTICATE (PROTOCOL.md §4.1): the request → reply function, free of sockets and the bus.
 // A malformed request (a missing TLV, a mechanism other than PASSWORD) is answered by the kit from
 // authenticateShape before this runs; it is counted in impp_errors_total, not in auth attempts.
+
+import { setTimeout as sleep } from "node:timers/promises";
 import type { ReplyEnvelope } from "@impp/bus";
 import { ReplyAction } from "@impp/bus";
 import type { Config } from "@impp/config";
@@ -33,13 +35,30 @@ export interface AuthenticateDeps {
 const sharedGate = new AttemptGate();
 
 /** What happened, for metrics and logs; the wire never tells these apart beyond §4.1's codes. */
-export type AuthOutcome = "ok" | "bad_credentials" | "rate_limited" | "bad_request";
+export type AuthOutcome = "ok" | "bad_credentials" | "rate_limited" | "address_limited" | "bad_request";
 
 export interface AuthResult {
   reply: ReplyEnvelope;
   outcome: AuthOutcome;
   /** The canonical account the attempt was about, when the name was well formed. */
   account?: string;
+  /** A failure answered late by the per-address slow-down. */
+  delayedMs?: number;
+}
+
+/**
+ * How much later a failed login from an address whose `count` distinct accounts have failed is
+ * answered: nothing below half the limit, then IMPP_LOGIN_ADDRESS_DELAY_MS per account past the
+ * half, at most a quarter of the request timeout (the answer must reach the edge in time).
+ */
+export function addressDelay(
+  count: number,
+  limit: number,
+  limits: Pick<Config["limits"], "loginAddressDelayMs" | "requestTimeoutMs">,
+): number {
+  const soft = Math.ceil(limit / 2);
+  if (limits.loginAddressDelayMs === 0 || count < soft) return 0;
+  return Math.min(limits.loginAddressDelayMs * (count - soft + 1), Math.floor(limits.requestTimeoutMs / 4));
 }
 
 /** The longest NAME looked at: a 64-character name, "@", and a 253-byte DNS name. */
@@ -47,8 +66,11 @@ const MAX_NAME_BYTES = ACCOUNT_NAME_MAX + 1 + 253;
 
 export const rateKeys = {
   account: (canonical: string) => `login:acct:${canonical}`,
-  /** Per bucket of addresses (see loginAddressBucket), not per exact remote address. */
+  /** Per bucket of addresses (see loginAddressBucket), not per exact remote address: distinct accounts failed. */
   address: (remoteAddress: string) => `login:addr:${loginAddressBucket(remoteAddress)}`,
+  /** An (account, address bucket) pair that logged in successfully. */
+  knownGood: (canonical: string, remoteAddress: string) =>
+    `login:good:${canonical}:${loginAddressBucket(remoteAddress)}`,
 };
 
 /** AUTHENTICATE's TLVs (§4.1), checked by the kit before the handler runs. */
@@ -89,32 +111,51 @@ export async function authenticate(
 
   // Past either limit the password is not even looked at, so a locked-out attacker learns nothing
   // more from further guesses (no oracle), and the connection is closed (§6).
-  const limited = (): AuthResult => ({
+  const limited = (outcome: "rate_limited" | "address_limited"): AuthResult => ({
     reply: errorReply(req, StreamError.AUTHENTICATION_INVALID, ReplyAction.CLOSE_AFTER),
-    outcome: "rate_limited",
+    outcome,
     ...base,
   });
-  const keys = accountKey === undefined ? [addressKey] : [addressKey, accountKey];
+  // The per-address limit counts distinct accounts failed (an unknown or malformed name is one too),
+  // so the crowd behind one NAT mistyping their own passwords does not add up like an attacker
+  // trying many accounts; and it never refuses an account that logged in from there before.
+  const member = canonical ?? `?${fields.name.toLowerCase()}`;
+  const goodKey =
+    canonical === undefined || limits.loginKnownGoodMs === 0
+      ? undefined
+      : rateKeys.knownGood(canonical, req.remoteAddress);
+  const perAddress = limits.loginAttemptsPerAddress;
   const gate = deps.gate ?? sharedGate;
+  let keys: string[];
+  let knownGood: boolean;
   for (;;) {
-    const [byAddress, byAccount] = await Promise.all([
-      deps.sessions.peek(addressKey, limits.loginAddressWindowMs, limits.loginAttemptsPerAddress),
+    const [byAddress, byAccount, known] = await Promise.all([
+      deps.sessions.peekDistinct(addressKey, member, limits.loginAddressWindowMs),
       accountKey === undefined
         ? undefined
         : deps.sessions.peek(accountKey, limits.loginAccountWindowMs, limits.loginAttemptsPerAccount),
+      goodKey === undefined ? false : deps.sessions.marked(goodKey),
     ]);
-    if (!byAddress.allowed || byAccount?.allowed === false) return limited();
-    const addressRoom = byAddress.count + gate.count(addressKey) < limits.loginAttemptsPerAddress;
+    if (byAccount?.allowed === false) return limited("rate_limited");
+    // A known-good pair, or an account already counted at this address, takes no new place.
+    const addressApplies = !known && !byAddress.present;
+    if (addressApplies && byAddress.count >= perAddress) return limited("address_limited");
+    const addressRoom = !addressApplies || byAddress.count + gate.count(addressKey) < perAddress;
     const accountRoom =
       accountKey === undefined ||
       (byAccount?.count ?? 0) + gate.count(accountKey) < limits.loginAttemptsPerAccount;
-    if (addressRoom && accountRoom) break;
+    if (addressRoom && accountRoom) {
+      knownGood = known;
+      keys = [...(addressApplies ? [addressKey] : []), ...(accountKey === undefined ? [] : [accountKey])];
+      break;
+    }
     // Attempts in progress could use up the rest: wait for one to finish, then look again.
     await gate.released();
   }
   gate.enter(keys);
   let failed: boolean;
   let account: Account | undefined;
+  let delayedMs = 0;
   try {
     // Unknown, malformed and disabled accounts verify against the dummy hash: same work, same answer.
     account = canonical === undefined ? undefined : await deps.accounts.find(canonical);
@@ -123,14 +164,22 @@ export async function authenticate(
     failed = account === undefined || account.disabled || !passwordOk;
     if (failed) {
       // Counted for unknown names too: otherwise only real accounts would lock, which tells them apart.
+      // A known-good pair's own mistakes count against its account only.
       const [a, b] = await Promise.all([
-        deps.sessions.hit(addressKey, limits.loginAddressWindowMs, limits.loginAttemptsPerAddress),
+        knownGood
+          ? undefined
+          : deps.sessions.hitDistinct(addressKey, member, limits.loginAddressWindowMs, perAddress),
         accountKey === undefined
           ? undefined
           : deps.sessions.hit(accountKey, limits.loginAccountWindowMs, limits.loginAttemptsPerAccount),
       ]);
       // Another instance's attempt may have used up the last slot meanwhile.
-      if (!a.allowed || b?.allowed === false) return limited();
+      if (b?.allowed === false) return limited("rate_limited");
+      if (a?.allowed === false) return limited("address_limited");
+      // Slow down before refusing: past half the limit, each failure from this address is answered
+      // later, the more so the closer the address is to the limit.
+      delayedMs = a === undefined ? 0 : addressDelay(a.count, perAddress, limits);
+      if (delayedMs > 0) await sleep(delayedMs);
     }
   } finally {
     gate.leave(keys);
@@ -140,7 +189,18 @@ export async function authenticate(
       reply: errorReply(req, StreamError.AUTHENTICATION_INVALID),
       outcome: "bad_credentials",
       ...base,
+      ...(delayedMs > 0 ? { delayedMs } : {}),
     };
+  }
+
+  // Known good from now on: this account's logins from this address are never refused by the
+  // per-address limit (an attacker behind the same NAT still meets the per-account one).
+  if (goodKey !== undefined) {
+    try {
+      await deps.sessions.mark(goodKey, limits.loginKnownGoodMs);
+    } catch {
+      // The login stands; the pair is marked at its next success.
+    }
   }
 
   // Success resets no counter. Not the address one: an attacker holding one valid account could

@@ -18,18 +18,25 @@ export const streamRoutes = [
       const result = await authenticate(req, deps);
       deps.telemetry?.metrics.authAttempts.inc({ result: result.outcome });
       // Never the password: the account (when the name was one), the client address and why.
+      const who = {
+        account: result.account,
+        remoteAddress: req.envelope.remoteAddress,
+        reason: result.outcome,
+      };
       if (result.outcome === "rate_limited") {
+        deps.limited?.log("warn", "login-rate-limited", who, "login refused: too many failed attempts");
+      } else if (result.outcome === "address_limited") {
         deps.limited?.log(
           "warn",
-          "login-rate-limited",
-          { account: result.account, remoteAddress: req.envelope.remoteAddress, reason: result.outcome },
-          "login refused: too many failed attempts",
+          "login-address-limited",
+          who,
+          "login refused: too many accounts failed from this address",
         );
       } else if (result.outcome !== "ok") {
         deps.limited?.log(
           "info",
           "login-failed",
-          { account: result.account, remoteAddress: req.envelope.remoteAddress, reason: result.outcome },
+          result.delayedMs === undefined ? who : { ...who, delayedMs: result.delayedMs },
           "login failed",
         );
       }
@@ -50,6 +57,9 @@ export const authModule = defineModule<AuthState>({
     "IMPP_LOGIN_ACCOUNT_WINDOW_MS",
     "IMPP_LOGIN_ATTEMPTS_PER_ADDRESS",
     "IMPP_LOGIN_ADDRESS_WINDOW_MS",
+    "IMPP_LOGIN_ADDRESS_DELAY_MS",
+    "IMPP_LOGIN_KNOWN_GOOD_MS",
+    "IMPP_REQUEST_TIMEOUT_MS",
   ],
   families: [{ family: Family.STREAM, routes: streamRoutes }],
   async start(ctx) {

@@ -150,6 +150,11 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
   account = "";
   device = "";
   capabilities: readonly number[] = NO_CAPABILITIES;
+  /**
+   * The bound device's registration as the service stored it (DEVICE_RECORD of BIND/UPDATE, the
+   * store's compact encoding, ≈ 100 bytes), kept to register it again if the live state loses it.
+   */
+  record: Uint8Array | undefined = undefined;
   lastActivity: number;
   /** The current pre-login phase's deadline (0 once logged in) and what closing at it is called. */
   deadline = 0;
@@ -669,12 +674,21 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
       this.host.unbound(this);
       this.device = "";
       this.capabilities = NO_CAPABILITIES;
+      this.record = undefined;
       this.phase = Phase.LOGGED_IN;
       this.fifo.setConcurrent(false);
       this.session.addEvent("unbound");
     }
     if ((a & ReplyAction.SET_CAPABILITIES) !== 0 && reply.capabilities !== undefined) {
       this.capabilities = reply.capabilities;
+    }
+    if (
+      (a & ReplyAction.DEVICE_RECORD) !== 0 &&
+      reply.record !== undefined &&
+      this.phase >= Phase.LOGGED_IN
+    ) {
+      // A copy: the reply is a view into the whole bus message.
+      this.record = new Uint8Array(reply.record);
     }
     if ((a & ReplyAction.SET_DEVICE) !== 0 && reply.device !== undefined && this.phase >= Phase.LOGGED_IN) {
       if (this.phase === Phase.BOUND) this.host.unbound(this);

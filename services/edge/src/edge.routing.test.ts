@@ -142,10 +142,15 @@ describe("the request envelope", () => {
   test("carries the session, the connection, the edge and the trace context", async () => {
     const c = await TestClient.bound(stack.edge.ports.plain, "ford", "satchel", [1, 2, 0x4001]);
     const block = new TlvWriter().string(1, "x").finish();
+    const sent = Date.now();
     const res = await c.request(Family.PRESENCE, PresenceType.GET, block);
     const req = presence.at(-1)!;
+    // The deadline: a service may start the request within half of the edge's timeout.
+    const budget = stack.config.limits.requestTimeoutMs / 2;
+    assert.ok(req.deadline !== undefined && req.deadline >= sent + budget - 1, `deadline ${req.deadline}`);
+    assert.ok(req.deadline <= Date.now() + budget, `deadline ${req.deadline}`);
     assert.deepEqual(
-      { ...req, block: Buffer.from(req.block), connId: undefined },
+      { ...req, block: Buffer.from(req.block), connId: undefined, deadline: undefined },
       {
         flags: 0,
         family: Family.PRESENCE,
@@ -159,6 +164,7 @@ describe("the request envelope", () => {
         remoteAddress: "127.0.0.1",
         capabilities: [1, 2, 0x4001],
         block,
+        deadline: undefined,
       },
     );
     assert.match(req.connId, /.+/);

@@ -18,11 +18,12 @@ import { Connection, type ConnectionHost, PRELOGIN_BASE_COST } from "./connectio
 import { EdgeCounters } from "./counters.js";
 import { AccountIndex, type DeliveryTarget, handleDeliveryMessage, type TargetLookup } from "./delivery.js";
 import { drainNotice, graceWait } from "./drain.js";
-import { deviceGoneEvent } from "./events.js";
+import { deviceGoneEvent, deviceRestoredEvent } from "./events.js";
 import { AccountBuckets, Turns } from "./fairness.js";
 import { createFrameLog } from "./frame-log.js";
 import { retireEarlierIncarnations } from "./incarnations.js";
 import { type Listener, listen, refuse } from "./listener.js";
+import { restoreDevices } from "./restore.js";
 import { Router } from "./router.js";
 import { CloseReason, Sweeper, sweepIntervalMs } from "./sweeper.js";
 
@@ -248,10 +249,50 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
     deliveries.unsubscribe();
     throw e;
   }
+  // A heartbeat that finds the edge unregistered means the store lost it (Redis restarted empty, or
+  // this edge was swept as dead): its devices are gone too, and are put back (restore.ts). A restore
+  // that could not finish runs again on the next heartbeat.
+  let restoring: Promise<void> | undefined;
+  let restoreAgain = false;
+  const restore = () => {
+    restoring ??= (async () => {
+      const started = performance.now();
+      const report = await restoreDevices({
+        sessions,
+        edgeId,
+        logger,
+        metrics: telemetry.metrics,
+        bound: () => connections,
+        evict: (c) => c.close(CloseReason.SERVER_CLOSE),
+        gone: (account, device, connId) => publishGone(account, device, connId, CloseReason.SERVER_CLOSE),
+        restored: (account, device, connId) => {
+          try {
+            publishEvent(bus, deviceRestoredEvent, { account, device, connId, edgeId });
+          } catch (e) {
+            logger.warn({ err: (e as Error).message, account, device }, "could not publish device-restored");
+          }
+        },
+      });
+      restoreAgain = report.failed > 0;
+      logger.warn(
+        { ...report, ms: Math.round(performance.now() - started) },
+        "edge was no longer registered in the live state: bound devices registered again",
+      );
+    })()
+      .catch((e: unknown) => logger.error({ err: e }, "restoring devices failed"))
+      .finally(() => {
+        restoring = undefined;
+      });
+  };
   const heartbeat = setInterval(() => {
-    sessions.heartbeatEdge(edgeId, config.heartbeat.ttlMs).catch((e: unknown) => {
-      logger.warn({ err: (e as Error).message }, "edge heartbeat failed");
-    });
+    sessions.heartbeatEdge(edgeId, config.heartbeat.ttlMs).then(
+      (registered) => {
+        if ((!registered || restoreAgain) && !stopped) restore();
+      },
+      (e: unknown) => {
+        logger.warn({ err: (e as Error).message }, "edge heartbeat failed");
+      },
+    );
   }, config.heartbeat.intervalMs);
   heartbeat.unref();
 
@@ -343,6 +384,7 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
       stopping$ ??= (async () => {
         stopped = true;
         clearInterval(heartbeat);
+        await restoring;
         sweeper.stop();
         deliveries.unsubscribe();
         await closeListeners();

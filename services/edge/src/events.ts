@@ -43,3 +43,36 @@ export const deviceGoneEvent = defineEvent<DeviceGone>({
     reason: r.u16("reason"),
   }),
 });
+
+/**
+ * A device the live state had lost (Redis restarted empty) is registered again by its edge: the
+ * presence service recomputes what the user's watchers see.
+ */
+export interface DeviceRestored {
+  account: string;
+  device: string;
+  connId: string;
+  edgeId: string;
+}
+
+export const deviceRestoredEvent = defineEvent<DeviceRestored>({
+  name: "device-restored",
+  size: (e) =>
+    strLen("account", e.account) +
+    strLen("device", e.device) +
+    strLen("connId", e.connId) +
+    strLen("edgeId", e.edgeId) +
+    4,
+  write(w, e) {
+    w.str(e.account, Buffer.byteLength(e.account));
+    w.str(e.device, Buffer.byteLength(e.device));
+    w.str(e.connId, Buffer.byteLength(e.connId));
+    w.str(e.edgeId, Buffer.byteLength(e.edgeId));
+  },
+  read: (r) => ({
+    account: r.str("account"),
+    device: r.str("device"),
+    connId: r.str("connId"),
+    edgeId: r.str("edgeId"),
+  }),
+});

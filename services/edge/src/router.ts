@@ -59,6 +59,11 @@ export interface RouterDeps {
   readonly timeoutMs: number;
 }
 
+/** How long after sending a request a service may still start it: half of the edge's timeout. */
+export function requestStartBudget(timeoutMs: number): number {
+  return Math.floor(timeoutMs / 2);
+}
+
 export class Router {
   constructor(private readonly deps: RouterDeps) {}
 
@@ -92,6 +97,10 @@ export class Router {
     let data: Buffer;
     try {
       data = encodeRequest({
+        // A service starts the request within the first half of our wait or never (it drops it
+        // unstarted past the deadline); the second half is for its work. So when we give up and
+        // answer SERVICE_UNAVAILABLE, a service that was stalled has not begun and never will.
+        deadline: Date.now() + requestStartBudget(d.timeoutMs),
         flags: req.flags,
         family: req.family,
         type: req.type,

@@ -29,7 +29,7 @@ import {
   TlvBlock,
   TlvWriter,
 } from "@impp/protocol";
-import { createMemorySessionStore, type SessionStore } from "@impp/sessions";
+import { createMemorySessionStore, encodeDevice, type SessionStore } from "@impp/sessions";
 import { createMetrics, createTelemetry, Registry, type Telemetry } from "@impp/telemetry";
 import { featuresBlock, frameBytes, testCert } from "@impp/test-kit";
 import { type EdgeHandle, startEdge } from "./edge.js";
@@ -140,7 +140,10 @@ export function fakeAuth(bus: Bus, gate?: () => Promise<void>): RequestEnvelope[
   });
 }
 
-/** Presence (DEVICE): BIND → SET_DEVICE + SET_CAPABILITIES from DEVICE_NAME / CAPABILITIES. */
+/**
+ * Presence (DEVICE): BIND → SET_DEVICE + SET_CAPABILITIES from DEVICE_NAME / CAPABILITIES, and the
+ * record the real service would have stored (DEVICE_RECORD). Registers nothing.
+ */
 export function fakeDevice(bus: Bus): RequestEnvelope[] {
   return fakeService(bus, Family.DEVICE, (req) => {
     const b = TlvBlock.parse(Buffer.from(req.block), Family.DEVICE);
@@ -149,10 +152,25 @@ export function fakeDevice(bus: Bus): RequestEnvelope[] {
     const name = b.string(DeviceTlv.DEVICE_NAME);
     const caps = b.u16list(DeviceTlv.CAPABILITIES) ?? [];
     if (typeof name !== "string" || caps instanceof ProtocolError) throw new Error("bad BIND");
+    const record = encodeDevice({
+      account: req.account,
+      name,
+      edgeId: req.edgeId,
+      connId: req.connId,
+      remoteAddress: req.remoteAddress,
+      connectedAt: 1_700_000_000_000,
+      status: 1,
+      statusMessage: "restored as bound",
+      capabilities: caps,
+      isIdle: false,
+      isMobile: false,
+      isStatusAutomatic: false,
+    });
     return reply([responseTo(req, new TlvWriter().string(DeviceTlv.DEVICE_NAME, name))], {
-      actions: ReplyAction.SET_DEVICE | ReplyAction.SET_CAPABILITIES,
+      actions: ReplyAction.SET_DEVICE | ReplyAction.SET_CAPABILITIES | ReplyAction.DEVICE_RECORD,
       device: name,
       capabilities: caps,
+      record,
     });
   });
 }

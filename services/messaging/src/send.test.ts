@@ -174,6 +174,16 @@ describe("IM MESSAGE_SEND", () => {
     assert.equal(b.u64number(ImTlv.TIMESTAMP), NOW);
   });
 
+  test("past the edge's deadline when the reads are done: SERVICE_UNAVAILABLE, nothing delivered (the sender may have been told it failed)", async () => {
+    const late = await send({ from: "zaphod" }, { deadline: NOW - 1 });
+    assert.equal(errorCode(only(late.frames)), GlobalError.SERVICE_UNAVAILABLE);
+    assert.deepEqual([...edgeA.received, ...edgeB.received], []);
+    // At the deadline it is still in time.
+    const onTime = await send({ from: "zaphod" }, { deadline: NOW });
+    assert.equal(only(onTime.frames).flags, 1);
+    assert.equal(forAccount(edgeA, "arthur").length, 1);
+  });
+
   test("TYPING is relayed like IM, to devices that declared TYPING only", async () => {
     const reply = await send({
       capability: Capability.TYPING,

@@ -12,6 +12,7 @@ import {
   errorReply,
   type Fields,
   type Outcome,
+  pastDeadline,
   type Request,
   responseFrame,
   route,
@@ -174,6 +175,13 @@ async function messageSend(req: Request<typeof messageSendShape>, deps: Messagin
     d.capabilities.includes(m.capability) && !(d.account === from && d.name === env.device);
   const recipients = (lists[0] ?? []).filter(capable);
   const copies = self ? [] : (lists[1] ?? []).filter(capable);
+  // The reads are done and nothing visible has happened: if the edge's deadline passed meanwhile
+  // (the process stalled), refuse now rather than deliver or store a message the sender may
+  // already have been told failed.
+  if (pastDeadline(env, (deps.now ?? Date.now)())) {
+    deps.telemetry?.metrics.requestsExpired.inc({ family: "IM" });
+    return errorReply(env, GlobalError.SERVICE_UNAVAILABLE);
+  }
   if (recipients.length === 0) {
     deps.telemetry?.metrics.deliveries.inc({ result: "no_device" });
     const stored = await storeOffline(deps, from, m, timestamp);

@@ -20,7 +20,7 @@ import {
   only,
   testConfig,
 } from "@impp/service-kit/testing";
-import { createMemorySessionStore, type SessionStore } from "@impp/sessions";
+import { createMemorySessionStore, decodeDevice, type SessionStore } from "@impp/sessions";
 import { type DeviceDeps, deviceGone } from "./device.js";
 import { presenceModule } from "./module.js";
 import { request } from "./test-support.js";
@@ -85,9 +85,17 @@ describe("DEVICE", () => {
     );
   };
 
-  test("BIND: response with the unique name, IP, CONNECTED_AT, SERVER and its tuple; SET_DEVICE + SET_CAPABILITIES", async () => {
+  test("BIND: response with the unique name, IP, CONNECTED_AT, SERVER and its tuple; SET_DEVICE + SET_CAPABILITIES + the record", async () => {
     const reply = await bindOn("a", "c1", bindBlock({ name: "laptop", message: "at work" }));
-    assert.equal(reply.actions, ReplyAction.SET_DEVICE | ReplyAction.SET_CAPABILITIES);
+    assert.equal(
+      reply.actions,
+      ReplyAction.SET_DEVICE | ReplyAction.SET_CAPABILITIES | ReplyAction.DEVICE_RECORD,
+    );
+    // The edge's copy, for re-registering the device: exactly what the store holds.
+    assert.deepEqual(
+      decodeDevice("tricia", Buffer.from(reply.record!)),
+      await sessions.getDevice("tricia", "laptop"),
+    );
     assert.equal(reply.device, "laptop");
     assert.deepEqual(reply.capabilities, [1, 2]);
     const f = only(reply.frames);
@@ -279,10 +287,11 @@ describe("DEVICE", () => {
           .finish(),
       ),
     );
-    assert.equal(r1.actions, 0);
+    assert.equal(r1.actions, ReplyAction.DEVICE_RECORD);
     const f = only(r1.frames);
     assert.deepEqual([f.flags, f.type, f.block.length], [1, DeviceType.UPDATE, 0]);
     const stored = await sessions.getDevice("tricia", "laptop-2");
+    assert.deepEqual(decodeDevice("tricia", Buffer.from(r1.record!)), stored);
     assert.deepEqual([stored?.status, stored?.isIdle, stored?.statusMessage], [Status.AWAY, true, "lunch"]);
     assert.equal(edgeA.received.length, 1);
     const d = edgeA.received[0]!;
@@ -301,9 +310,9 @@ describe("DEVICE", () => {
     );
 
     const same = await upd(Buffer.from(new TlvWriter().u16list(DeviceTlv.CAPABILITIES, [1, 2]).finish()));
-    assert.equal(same.actions, 0);
+    assert.equal(same.actions, ReplyAction.DEVICE_RECORD);
     const changed = await upd(Buffer.from(new TlvWriter().u16list(DeviceTlv.CAPABILITIES, [1]).finish()));
-    assert.equal(changed.actions, ReplyAction.SET_CAPABILITIES);
+    assert.equal(changed.actions, ReplyAction.SET_CAPABILITIES | ReplyAction.DEVICE_RECORD);
     assert.deepEqual(changed.capabilities, [1]);
     assert.deepEqual((await sessions.getDevice("tricia", "laptop-2"))?.capabilities, [1]);
 

@@ -24,7 +24,7 @@ import {
   responseFrame,
   route,
 } from "@impp/service-kit";
-import type { DevicePatch, DeviceRecord, SessionStore } from "@impp/sessions";
+import { type DevicePatch, type DeviceRecord, encodeDevice, type SessionStore } from "@impp/sessions";
 import type { Telemetry } from "@impp/telemetry";
 import { checkClient } from "./client-policy.js";
 import { bindShape, clientOf, patchOf, unbindShape, updateShape } from "./fields.js";
@@ -189,9 +189,11 @@ async function bind(
   const others = bound.devices.filter((d) => d.name !== me.name);
   return {
     reply: {
-      actions: ReplyAction.SET_DEVICE | ReplyAction.SET_CAPABILITIES,
+      actions: ReplyAction.SET_DEVICE | ReplyAction.SET_CAPABILITIES | ReplyAction.DEVICE_RECORD,
       device: me.name,
       capabilities: me.capabilities,
+      // The edge keeps it, to register the device again if the live state loses it.
+      record: encodeDevice(me),
       frames: responseFrame(req, body),
     },
     // The other devices hear of it after the new one has its answer; then the watchers.
@@ -218,6 +220,11 @@ async function update(
   const server = learnServer(deps, req);
   const empty = { actions: 0, frames: responseFrame(req, new TlvWriter(0)) };
   if (isEmptyPatch(patch)) return empty;
+  const ok = (updated: DeviceRecord) => ({
+    actions: ReplyAction.DEVICE_RECORD,
+    record: encodeDevice(updated),
+    frames: empty.frames,
+  });
   const updated = await deps.sessions.updateDevice(req.account, req.device, patch);
   // Gone from the registry (cleaned up as dead, or unbound by another device): not bound any more.
   if (updated === undefined) return errorReply(req, GlobalError.INVALID_STATE);
@@ -227,13 +234,19 @@ async function update(
     await tellDevices(deps, req.account, devices, updateIndication(tuple), req.device);
     await presenceChanged(deps, req.account, statusOf(patch), req.device);
   };
+  // The edge's copy of the record follows the update.
+  const reply = ok(updated);
   if (patch.capabilities !== undefined && !sameList(patch.capabilities, req.capabilities)) {
     return {
-      reply: { ...empty, actions: ReplyAction.SET_CAPABILITIES, capabilities: updated.capabilities },
+      reply: {
+        ...reply,
+        actions: reply.actions | ReplyAction.SET_CAPABILITIES,
+        capabilities: updated.capabilities,
+      },
       after,
     };
   }
-  return { reply: empty, after };
+  return { reply, after };
 }
 
 async function unbind(

@@ -2,12 +2,12 @@
 // edge's device-gone event), sweeps dead edges every heartbeat interval, and keeps every user's
 // advertised presence told to the watchers allowed to see it.
 import { randomBytes } from "node:crypto";
-import { type DeviceGone, deviceGoneEvent } from "@impp/edge/events";
+import { type DeviceGone, deviceGoneEvent, deviceRestoredEvent } from "@impp/edge/events";
 import { Family } from "@impp/protocol";
 import { type PresenceDeps, publishPresence, RelationsCache } from "@impp/roster";
 import { defineModule, type FamilyModule, subscribeEvent } from "@impp/service-kit";
 import { type SweepReport, sweepDeadEdges } from "./cleanup.js";
-import { type DeviceDeps, deviceGone, deviceRoutes } from "./device.js";
+import { type DeviceDeps, deviceGone, deviceRoutes, presenceChanged } from "./device.js";
 import { applyStatus, presenceRoutes } from "./presence.js";
 
 export interface PresenceState extends DeviceDeps {
@@ -81,6 +81,17 @@ export function createPresenceModule(opts: PresenceOptions = {}): FamilyModule<P
         { role: "presence", telemetry: ctx.telemetry },
       );
 
+      // An edge registered a device again after the live state lost it (Redis restarted empty): the
+      // user's presence record went with it, so what watchers see is computed again from the devices.
+      const restored = subscribeEvent(
+        ctx.bus,
+        deviceRestoredEvent,
+        async (e) => {
+          await presenceChanged(d, e.account);
+        },
+        { role: "presence", telemetry: ctx.telemetry },
+      );
+
       let running: Promise<SweepReport> | undefined;
       const sweep = () => {
         // One sweep at a time: a slow one is not overlapped by the next tick.
@@ -109,6 +120,7 @@ export function createPresenceModule(opts: PresenceOptions = {}): FamilyModule<P
           stopped = true;
           clearTimeout(timer);
           await gone.stop();
+          await restored.stop();
           await running?.catch(() => undefined);
         },
       };
