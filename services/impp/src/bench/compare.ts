@@ -338,10 +338,20 @@ const EJ_NODE = `imppcompare${process.pid}@localhost`;
 
 /** One ejabberd instance in dir (config, spool, logs), the accounts registered on first use. */
 async function startEjabberd(dir: string, pem: string): Promise<Target> {
+  // Run as root, ejabberdctl would switch to the ejabberd user through su, whose PAM session puts
+  // the soft open-files limit back to 1024 (accept() then fails past ~1000 sessions): become that
+  // user with setpriv instead, which keeps this process's limits.
+  const asUser =
+    process.getuid?.() === 0
+      ? ["setpriv", "--reuid=ejabberd", "--regid=ejabberd", "--init-groups", EJABBERDCTL]
+      : [EJABBERDCTL];
+  const ctlEnv = process.getuid?.() === 0 ? { ...process.env, HOME: "/var/lib/ejabberd" } : process.env;
   const ctl = (...args: string[]) =>
-    execFileSync(EJABBERDCTL, ["--config-dir", dir, "--node", EJ_NODE, ...args], {
+    execFileSync(asUser[0]!, [...asUser.slice(1), "--config-dir", dir, "--node", EJ_NODE, ...args], {
       encoding: "utf8",
       stdio: ["ignore", "pipe", "pipe"],
+      env: ctlEnv,
+      cwd: dir,
     });
   const c2s = await freePort();
   const http = await freePort();
@@ -350,8 +360,8 @@ async function startEjabberd(dir: string, pem: string): Promise<Target> {
     path.join(dir, "ejabberd.yml"),
     template
       .replaceAll("@CERTFILE@", pem)
-      .replaceAll("@C2S_PORT@", String(c2s))
-      .replaceAll("@HTTP_PORT@", String(http)),
+      .replaceAll('"@C2S_PORT@"', String(c2s))
+      .replaceAll('"@HTTP_PORT@"', String(http)),
   );
   writeFileSync(
     path.join(dir, "ejabberdctl.cfg"),
@@ -372,9 +382,20 @@ async function startEjabberd(dir: string, pem: string): Promise<Target> {
   // ejabberdctl run as root drops to the ejabberd user: the folder must be its.
   if (process.getuid?.() === 0) execFileSync("chown", ["-R", "ejabberd", dir]);
   const child: ChildProcess = spawn(
-    EJABBERDCTL,
-    ["--config-dir", dir, "--spool", `${dir}/db`, "--logs", `${dir}/logs`, "--node", EJ_NODE, "foreground"],
-    { stdio: ["ignore", "ignore", "pipe"], detached: true },
+    asUser[0]!,
+    [
+      ...asUser.slice(1),
+      "--config-dir",
+      dir,
+      "--spool",
+      `${dir}/db`,
+      "--logs",
+      `${dir}/logs`,
+      "--node",
+      EJ_NODE,
+      "foreground",
+    ],
+    { stdio: ["ignore", "ignore", "pipe"], detached: true, env: ctlEnv, cwd: dir },
   );
   let err = "";
   child.stderr!.on("data", (d: Buffer) => {
