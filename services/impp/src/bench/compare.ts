@@ -111,6 +111,16 @@ function tree(roots: number[]): number[] {
   }
   return [...out];
 }
+/** CPU of the root's reaped children (cutime + cstime): what exited backends leave behind. */
+function reapedCpu(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[13]) + Number(f[14])) / TICK;
+  } catch {
+    return 0;
+  }
+}
 const sum = (pids: number[]): ProcStat =>
   pids.map(procStat).reduce((a, b) => ({ rss: a.rss + b.rss, cpu: a.cpu + b.cpu }), { rss: 0, cpu: 0 });
 
@@ -707,7 +717,9 @@ async function runOnce(t: Target, m: Metrics, notes: Set<string>): Promise<void>
     // Saturating: WINDOW in flight per sender, end to end.
     const saturate = async (seconds: number, record: boolean) => {
       const s0 = server();
-      const i0 = Object.fromEntries(Object.entries(t.infraPids()).map(([k, p]) => [k, sum(p).cpu]));
+      // Backends that exit meanwhile leave the tree: count their CPU where it goes, the root's cutime.
+      const infraCpuOf = (p: number[]) => sum(p).cpu + (p[0] === undefined ? 0 : reapedCpu(p[0]));
+      const i0 = Object.fromEntries(Object.entries(t.infraPids()).map(([k, p]) => [k, infraCpuOf(p)]));
       const c0 = process.cpuUsage();
       delivered = 0;
       latencies.length = 0;
@@ -743,7 +755,7 @@ async function runOnce(t: Target, m: Metrics, notes: Set<string>): Promise<void>
       let infraCpu = 0;
       for (const [k, p] of Object.entries(t.infraPids())) {
         if (p.length === 0) continue;
-        const c = sum(p).cpu - (i0[k] ?? 0);
+        const c = infraCpuOf(p) - (i0[k] ?? 0);
         infraCpu += c;
         m[`saturating: ${k} CPU (cores)`] = c / elapsed;
       }
