@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Builds the container image and runs the end-to-end suites against it: the compose topology's
-# processes (migrate, one services container with every backend role, two edges) as containers
-# on host networking, against this machine's NATS, Redis and PostgreSQL.
+# processes (migrate; a services container with every backend role but avatar; an avatar
+# container; two edges) as containers on host networking, against this machine's NATS, Redis
+# and PostgreSQL. Not part of `npm test`.
 #
 #   npm run test:image                  # or: bash deploy/scripts/test-image.sh
 #   npm run test:image -- --rebuild-base
+#   npm run test:image -- --skip-build
 #
 # Works without Docker Hub: the image is built FROM a base made here (debootstrap of Debian
 # bookworm + this machine's node and npm + its CA bundle, `docker import`ed and cached by tag).
