@@ -75,8 +75,11 @@ cleanup() {
     ids="$($DOCKER ps -aq --filter "label=impp.test-run=$RUN_ID" 2>/dev/null)"
     if [ -n "$ids" ]; then
       note "removing leftover containers: $(echo "$ids" | wc -l)"
+      # (`docker run --rm` may be removing some already: that error is noise.)
       # shellcheck disable=SC2086
-      $DOCKER rm -f $ids >/dev/null
+      $DOCKER rm -f $ids >/dev/null 2>&1
+      sleep 1
+      [ -z "$($DOCKER ps -aq --filter "label=impp.test-run=$RUN_ID")" ] || note "some containers remain: docker ps -a --filter label=impp.test-run=$RUN_ID"
     else
       note "no containers left over"
     fi
@@ -101,7 +104,8 @@ if ! command -v dockerd >/dev/null 2>&1 && ! docker info >/dev/null 2>&1; then
 fi
 if ! docker info >/dev/null 2>&1; then
   note "starting dockerd in the background (log: /var/log/impp-test-dockerd.log); it stays running"
-  nohup dockerd >/var/log/impp-test-dockerd.log 2>&1 &
+  # In a session of its own: a Ctrl-C of this run must not reach the engine.
+  setsid nohup dockerd >/var/log/impp-test-dockerd.log 2>&1 </dev/null &
   for _ in $(seq 1 30); do
     docker info >/dev/null 2>&1 && break
     sleep 1
@@ -231,7 +235,12 @@ IMPP_LOG_LEVEL="${IMPP_LOG_LEVEL:-silent}" node --test --test-concurrency=1 --te
 TEST_RC=$?
 set -e
 
-count() { grep -E "^# $1 [0-9]+" "$WORK/results.tap" | tail -1 | awk '{print $3}'; }
+# "?" when the runner never printed its totals (interrupted).
+count() {
+  local n
+  n="$(grep -E "^# $1 [0-9]+" "$WORK/results.tap" 2>/dev/null | tail -1 | awk '{print $3}')"
+  echo "${n:-?}"
+}
 step "summary"
 note "base image:   $BASE_IMAGE"
 note "image:        $IMPP_TEST_IMAGE (${IMAGE_ID:0:19}, $IMAGE_MB MB)"
