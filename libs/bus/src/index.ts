@@ -4,6 +4,6 @@
 export * from "./bus.js";
 export * from "./envelope.js";
 export { createMemoryBus, MEMORY_MAX_PAYLOAD, type MemoryBusOptions } from "./memory.js";
-export { connectNatsBus, type NatsBusOptions } from "./nats.js";
+export { connectNatsBus, type NatsAuth, type NatsBusOptions, natsConnectOptions } from "./nats.js";
 export { isPublishSubject, isSubscribeSubject } from "./subject-syntax.js";
 export { isSubjectToken, SubjectTokenError, subjects } from "./subjects.js";

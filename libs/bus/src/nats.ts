@@ -1,10 +1,14 @@
 // The NATS Bus: the distributed mode's transport, over the v3 NATS client. It
 // adds what the contract needs on top of the client: errors as BusError kinds,
 // contained handler failures, and a close() that drains like the in-process bus.
+import { readFileSync } from "node:fs";
 import {
+  type Authenticator,
   ClosedConnectionError,
+  type NodeConnectionOptions as ConnectionOptions,
   connect,
   createInbox,
+  credsAuthenticator,
   DrainingConnectionError,
   InvalidArgumentError,
   InvalidSubjectError,
@@ -14,6 +18,7 @@ import {
   type Subscription as NatsSubscription,
   NoRespondersError,
   headers as natsHeaders,
+  nkeyAuthenticator,
   RequestError,
   TimeoutError,
 } from "@nats-io/transport-node";
@@ -47,6 +52,113 @@ export interface NatsBusOptions extends BusCommonOptions {
    * can share one NATS without answering each other's requests. Reply inboxes are not prefixed.
    */
   subjectPrefix?: string;
+  /**
+   * How to authenticate, besides credentials in the URL (`nats://user:pass@host`, or
+   * `nats://token@host`). At most one kind: token, user + password, an nkey seed file, or a
+   * creds file (JWT + seed, as `nsc` writes it).
+   */
+  auth?: NatsAuth;
+  /** TLS to NATS: a CA file to verify the server with (implies TLS, as a tls:// URL does). */
+  tls?: { caFile?: string };
+}
+
+export interface NatsAuth {
+  token?: string;
+  user?: string;
+  password?: string;
+  /** A file holding an nkey seed (SU…). */
+  nkeySeedFile?: string;
+  /** A creds file (user JWT and nkey seed). */
+  credsFile?: string;
+}
+
+/**
+ * The servers without userinfo, and the credentials found in it: `user:pass@` is user/password,
+ * a lone `token@` a token (the NATS URL conventions the Go and Java clients follow). The JS client
+ * ignores userinfo in server URLs, so without this `nats://u:p@host` connects without credentials.
+ * Several servers may repeat the same credentials; different ones are refused.
+ */
+export function natsConnectOptions(opts: Pick<NatsBusOptions, "url" | "auth" | "tls">): ConnectionOptions {
+  const servers: string[] = [];
+  let fromUrl: { user: string; pass: string } | { token: string } | undefined;
+  let fromUrlKey: string | undefined;
+  for (const raw of opts.url.split(",")) {
+    const s = raw.trim();
+    if (s.length === 0) continue;
+    const withScheme = /^[a-z]+:\/\//i.test(s) ? s : `nats://${s}`;
+    let u: URL;
+    try {
+      u = new URL(withScheme);
+    } catch {
+      throw new BusError("CONNECTION", `not a NATS server URL: ${redact(s)}`);
+    }
+    if (u.username !== "" || u.password !== "") {
+      const user = decodeURIComponent(u.username);
+      const pass = decodeURIComponent(u.password);
+      const creds = pass === "" && !s.includes(":@") ? { token: user } : { user, pass };
+      const key = JSON.stringify(creds);
+      if (fromUrlKey !== undefined && key !== fromUrlKey) {
+        throw new BusError("CONNECTION", "the NATS server URLs carry different credentials");
+      }
+      fromUrl = creds;
+      fromUrlKey = key;
+      u.username = "";
+      u.password = "";
+    }
+    servers.push(u.toString().replace(/\/$/, ""));
+  }
+  const out: ConnectionOptions = { servers };
+  const a = opts.auth ?? {};
+  const kinds = [
+    a.token !== undefined && "a token",
+    (a.user !== undefined || a.password !== undefined) && "a user and password",
+    a.nkeySeedFile !== undefined && "an nkey seed",
+    a.credsFile !== undefined && "a creds file",
+    fromUrl !== undefined && "credentials in the URL",
+  ].filter((k): k is string => k !== false);
+  if (kinds.length > 1) {
+    throw new BusError("CONNECTION", `NATS credentials given more than one way: ${kinds.join(", ")}`);
+  }
+  if (fromUrl !== undefined) {
+    if ("token" in fromUrl) out.token = fromUrl.token;
+    else {
+      out.user = fromUrl.user;
+      out.pass = fromUrl.pass;
+    }
+  }
+  if (a.token !== undefined) out.token = a.token;
+  if (a.user !== undefined || a.password !== undefined) {
+    if (a.user === undefined || a.password === undefined)
+      throw new BusError("CONNECTION", "a NATS user needs a password, and a password a user");
+    out.user = a.user;
+    out.pass = a.password;
+  }
+  const authenticators: Authenticator[] = [];
+  if (a.nkeySeedFile !== undefined) {
+    const seed = Buffer.from(readSecretFile(a.nkeySeedFile, "NATS nkey seed")).toString("utf8").trim();
+    authenticators.push(nkeyAuthenticator(new TextEncoder().encode(seed)));
+  }
+  if (a.credsFile !== undefined) {
+    authenticators.push(credsAuthenticator(readSecretFile(a.credsFile, "NATS creds")));
+  }
+  if (authenticators.length > 0) out.authenticator = authenticators;
+  if (opts.tls?.caFile !== undefined) {
+    // Read here so a missing file is named at start, not as a handshake failure.
+    readSecretFile(opts.tls.caFile, "NATS CA");
+    out.tls = { caFile: opts.tls.caFile };
+  }
+  return out;
+}
+
+function readSecretFile(file: string, what: string): Uint8Array {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw new BusError(
+      "CONNECTION",
+      `cannot read the ${what} file ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`,
+    );
+  }
 }
 
 const FALLBACK_MAX_PAYLOAD = 1024 * 1024;
@@ -72,7 +184,7 @@ function fromNatsHeaders(h: MsgHdrs | undefined): Headers | undefined {
 
 /** Userinfo must not end up in logs through error messages. */
 function redact(url: string): string {
-  return url.replace(/\/\/[^@/]*@/g, "//***@");
+  return url.replace(/(^|,|\/\/)[^@/,]*@/g, "$1***@");
 }
 
 class NatsMessage implements BusMessage {
@@ -378,14 +490,11 @@ export async function connectNatsBus(opts: NatsBusOptions): Promise<Bus> {
   ) {
     throw new BusError("BAD_SUBJECT", `invalid subject prefix: ${opts.subjectPrefix}`);
   }
-  const servers = opts.url
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
+  const base = natsConnectOptions(opts);
   let nc: NatsConnection;
   try {
     nc = await connect({
-      servers,
+      ...base,
       ...(opts.name === undefined ? {} : { name: opts.name }),
       timeout: opts.connectTimeoutMs ?? 5000,
       // Once up, never give up: a NATS restart must not take the process down.
@@ -398,7 +507,7 @@ export async function connectNatsBus(opts: NatsBusOptions): Promise<Bus> {
       noAsyncTraces: true,
     });
   } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
+    const message = redact(e instanceof Error ? e.message : String(e));
     throw new BusError("CONNECTION", `cannot connect to NATS at ${redact(opts.url)}: ${message}`, {
       cause: e,
     });

@@ -280,6 +280,26 @@ export class ImppClient extends EventEmitter<ClientEvents> {
   get compressionActive(): boolean {
     return this.compressIn && this.compressOut;
   }
+  /**
+   * The server's certificate once TLS is up: whether it verified against the trusted CAs (`ca` or
+   * the system's) and its SHA-256 fingerprint, so a caller that connected with
+   * rejectUnauthorized false can pin or show it before sending credentials. undefined without TLS.
+   */
+  get peerCertificate():
+    | { authorized: boolean; authorizationError: string | undefined; fingerprint256: string }
+    | undefined {
+    if (!this._tlsActive || !(this.socket instanceof tls.TLSSocket)) return undefined;
+    const t = this.socket;
+    const cert = t.getPeerCertificate();
+    if (cert === null || typeof cert !== "object" || cert.fingerprint256 === undefined) return undefined;
+    const err = t.authorizationError as Error | string | null | undefined;
+    return {
+      authorized: t.authorized,
+      authorizationError:
+        err == null ? undefined : typeof err === "string" ? err : (err.message ?? String(err)),
+      fingerprint256: cert.fingerprint256,
+    };
+  }
   /** Indications dropped because the buffer was full. */
   get droppedIndications(): number {
     return this.queueOfIndications.dropped;

@@ -63,6 +63,7 @@ describe("loadConfig defaults", () => {
         requestTimeoutMs: 5000,
         drainGraceMs: 10000,
         maxConnections: 100000,
+        readyMaxConnectionsPercent: 90,
         tlsHandshakeTimeoutMs: 5000,
         preLoginMaxBlock: 4096,
         maxTlvsPerBlock: 1024,
@@ -76,10 +77,11 @@ describe("loadConfig defaults", () => {
       avatars: { cacheBytes: 16777216, sweepMs: 3600000 },
       groups: { maxMembers: 500, perUser: 100, historyDays: 0 },
       heartbeat: { intervalMs: 2000, ttlMs: 10000 },
-      offline: { maxMessages: 10000, maxBytes: 64 * 1024 * 1024, retentionDays: undefined },
+      offline: { maxMessages: 10000, maxBytes: 64 * 1024 * 1024, retentionDays: undefined, maxBatch: 256 },
       logLevel: "info",
       logBodies: false,
       logRepeatsPerMinute: 20,
+      traceMessageRatio: 0.1,
       warnings: [],
     });
     assert.equal("natsUrl" in c, false, "unset optional settings are absent");
@@ -164,6 +166,8 @@ describe("loadConfig parses every variable", () => {
       IMPP_REQUEST_TIMEOUT_MS: "2500",
       IMPP_DRAIN_GRACE_MS: "0",
       IMPP_MAX_CONNECTIONS: "500",
+      IMPP_READY_MAX_CONNECTIONS_PERCENT: "75",
+      IMPP_TRACE_MESSAGE_RATIO: "0.25",
       IMPP_TLS_HANDSHAKE_TIMEOUT_MS: "3000",
       IMPP_EDGE_HEARTBEAT_MS: "500",
       IMPP_EDGE_TTL_MS: "1500",
@@ -208,6 +212,7 @@ describe("loadConfig parses every variable", () => {
         requestTimeoutMs: 2500,
         drainGraceMs: 0,
         maxConnections: 500,
+        readyMaxConnectionsPercent: 75,
         tlsHandshakeTimeoutMs: 3000,
         preLoginMaxBlock: 4096,
         maxTlvsPerBlock: 1024,
@@ -221,10 +226,11 @@ describe("loadConfig parses every variable", () => {
       avatars: { cacheBytes: 16777216, sweepMs: 3600000 },
       groups: { maxMembers: 500, perUser: 100, historyDays: 0 },
       heartbeat: { intervalMs: 500, ttlMs: 1500 },
-      offline: { maxMessages: 500, maxBytes: 1048576, retentionDays: 30 },
+      offline: { maxMessages: 500, maxBytes: 1048576, retentionDays: 30, maxBatch: 256 },
       logLevel: "debug",
       logBodies: true,
       logRepeatsPerMinute: 5,
+      traceMessageRatio: 0.25,
       otlpEndpoint: "http://jaeger:4318",
       warnings: [],
     });
@@ -260,6 +266,14 @@ describe("loadConfig parses every variable", () => {
           "IMPP_REDIS_PREFIX",
           "IMPP_NATS_PREFIX",
           "IMPP_BANNED_CLIENTS",
+          // Free text (a user name, a secret, a file path read when connecting).
+          "IMPP_NATS_USER",
+          "IMPP_NATS_PASSWORD",
+          "IMPP_NATS_TOKEN",
+          "IMPP_NATS_NKEY_SEED_FILE",
+          "IMPP_NATS_CREDS_FILE",
+          "IMPP_NATS_CA_FILE",
+          "IMPP_REDIS_CA_FILE",
         ].includes(s.name)
       )
         continue;
@@ -282,6 +296,23 @@ describe("loadConfig rejects bad values, naming each", () => {
     assert.match(problemOf({ IMPP_MAX_DEVICES: "0" }, "IMPP_MAX_DEVICES"), /from 1 to 1000/);
     assert.match(problemOf({ IMPP_MAX_BLOCK: "99999999999999999999" }, "IMPP_MAX_BLOCK"), /integer/);
     assert.match(problemOf({ IMPP_IDLE_TIMEOUT_MS: "10" }, "IMPP_IDLE_TIMEOUT_MS"), /from 1000/);
+  });
+
+  test("ratios: a plain decimal from 0 to 1", () => {
+    for (const [v, n] of [
+      ["0", 0],
+      ["1", 1],
+      ["0.5", 0.5],
+      [".25", 0.25],
+      ["1.0", 1],
+    ] as const)
+      assert.equal(ok({ IMPP_TRACE_MESSAGE_RATIO: v }).traceMessageRatio, n, v);
+    for (const v of ["1.5", "-0.1", "1e-2", "half", "0x1", "NaN"])
+      assert.match(problemOf({ IMPP_TRACE_MESSAGE_RATIO: v }, "IMPP_TRACE_MESSAGE_RATIO"), /from 0 to 1/, v);
+    assert.match(
+      problemOf({ IMPP_READY_MAX_CONNECTIONS_PERCENT: "0" }, "IMPP_READY_MAX_CONNECTIONS_PERCENT"),
+      /from 1 to 100/,
+    );
   });
 
   test("booleans", () => {
@@ -439,5 +470,71 @@ describe("documentation", () => {
   test("redactUrl masks passwords only", () => {
     assert.equal(redactUrl("postgres://u:pw@db/x"), "postgres://u:***@db/x");
     assert.equal(redactUrl("redis://r:6379"), "redis://r:6379");
+  });
+});
+
+describe("credentials for NATS, Redis and Postgres", () => {
+  const nats = { IMPP_NATS_URL: "nats://n:4222" };
+
+  test("NATS credentials as settings: each kind alone", () => {
+    assert.deepEqual(ok({ ...nats, IMPP_NATS_TOKEN: "t" }).natsAuth, { token: "t" });
+    assert.deepEqual(ok({ ...nats, IMPP_NATS_USER: "u", IMPP_NATS_PASSWORD: "p" }).natsAuth, {
+      user: "u",
+      password: "p",
+    });
+    assert.deepEqual(ok({ ...nats, IMPP_NATS_NKEY_SEED_FILE: "/s.nk" }).natsAuth, { nkeySeedFile: "/s.nk" });
+    assert.deepEqual(ok({ ...nats, IMPP_NATS_CREDS_FILE: "/u.creds" }).natsAuth, { credsFile: "/u.creds" });
+    assert.equal(ok({ ...nats, IMPP_NATS_CA_FILE: "/ca.pem" }).natsCaFile, "/ca.pem");
+    assert.equal("natsAuth" in ok(nats), false);
+  });
+
+  test("credentials in the NATS URL, also for several servers", () => {
+    const url = "nats://u:p@a:4222,nats://u:p@b:4222";
+    assert.equal(ok({ IMPP_NATS_URL: url }).natsUrl, url);
+    assert.equal(ok({ IMPP_NATS_URL: "nats://tok@a:4222" }).natsUrl, "nats://tok@a:4222");
+  });
+
+  test("NATS credentials: a user without password, two kinds, no URL, or the URL has some too", () => {
+    assert.match(
+      problemOf({ ...nats, IMPP_NATS_USER: "u" }, "IMPP_NATS_PASSWORD"),
+      /together with IMPP_NATS_USER/,
+    );
+    assert.match(
+      problemOf({ ...nats, IMPP_NATS_TOKEN: "t", IMPP_NATS_CREDS_FILE: "/c" }, "IMPP_NATS_CREDS_FILE"),
+      /more than one way \(IMPP_NATS_TOKEN, IMPP_NATS_CREDS_FILE\)/,
+    );
+    assert.match(problemOf({ IMPP_NATS_TOKEN: "t" }, "IMPP_NATS_TOKEN"), /needs IMPP_NATS_URL/);
+    assert.match(
+      problemOf({ IMPP_NATS_URL: "nats://u:p@n", IMPP_NATS_TOKEN: "t" }, "IMPP_NATS_TOKEN"),
+      /carries credentials already/,
+    );
+    assert.match(problemOf({ IMPP_NATS_CA_FILE: "/ca" }, "IMPP_NATS_CA_FILE"), /needs IMPP_NATS_URL/);
+  });
+
+  test("a Redis CA file needs rediss://", () => {
+    assert.equal(ok({ IMPP_REDIS_URL: "rediss://r", IMPP_REDIS_CA_FILE: "/ca" }).redisCaFile, "/ca");
+    assert.match(
+      problemOf({ IMPP_REDIS_URL: "redis://r", IMPP_REDIS_CA_FILE: "/ca" }, "IMPP_REDIS_CA_FILE"),
+      /needs a rediss:\/\//,
+    );
+  });
+
+  test("no secret is ever in a configuration error: URL userinfo is masked, secret settings hidden", () => {
+    const e = fails({
+      IMPP_NATS_URL: "nats://u:hunter2@n:4222,ftp://u:hunter2@x",
+      IMPP_REDIS_URL: "http://:hunter3@r",
+      IMPP_DATABASE_URL: "mysql://u:hunter4@d/x",
+      IMPP_NATS_USER: "u",
+    });
+    assert.ok(!/hunter/.test(e.message), e.message);
+    assert.match(e.message, /IMPP_REDIS_URL=http:\/\/\*\*\*@r/);
+    const hidden = fails({ ...nats, IMPP_NATS_PASSWORD: "hunter5" });
+    assert.ok(!hidden.message.includes("hunter5"), hidden.message);
+  });
+
+  test("the Postgres URL carries sslmode and sslrootcert (pg reads them); documented", () => {
+    const url = "postgres://u:p@d/x?sslmode=verify-full&sslrootcert=/etc/ca.pem";
+    assert.equal(ok({ IMPP_DATABASE_URL: url }).databaseUrl, url);
+    assert.match(renderSettingsMarkdown(), /sslmode=verify-full&sslrootcert=/);
   });
 });

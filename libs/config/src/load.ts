@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname as osHostname } from "node:os";
 import { ConfigError, type ConfigProblem, type ConfigWarning } from "./errors.js";
-import { type ClientBan, EDGE_PREFIX_MAX, toSubjectToken } from "./parse.js";
+import { type ClientBan, EDGE_PREFIX_MAX, redactUserinfo, toSubjectToken } from "./parse.js";
 import { type Role, S, type Setting } from "./settings.js";
 
 export interface Limits {
@@ -17,6 +17,8 @@ export interface Limits {
   requestTimeoutMs: number;
   drainGraceMs: number;
   maxConnections: number;
+  /** IMPP_READY_MAX_CONNECTIONS_PERCENT: an edge at this share of maxConnections is not ready. */
+  readyMaxConnectionsPercent: number;
   tlsHandshakeTimeoutMs: number;
   preLoginMaxBlock: number;
   maxTlvsPerBlock: number;
@@ -37,9 +39,15 @@ export interface Config {
   /** IMPP_DATA_DIR_LOCK_WAIT_MS: how long serve waits for a CLI holding the embedded database. */
   dataDirLockWaitMs: number;
   natsUrl?: string;
+  /** IMPP_NATS_USER/PASSWORD, IMPP_NATS_TOKEN, IMPP_NATS_NKEY_SEED_FILE, IMPP_NATS_CREDS_FILE: at most one kind. */
+  natsAuth?: NatsAuthConfig;
+  /** IMPP_NATS_CA_FILE: verify NATS's certificate with this CA (TLS on). */
+  natsCaFile?: string;
   /** Namespace for every NATS subject (IMPP_NATS_PREFIX). */
   natsPrefix?: string;
   redisUrl?: string;
+  /** IMPP_REDIS_CA_FILE: verify Redis's certificate with this CA (rediss:// only). */
+  redisCaFile?: string;
   /** Prefix of every Redis key (IMPP_REDIS_PREFIX). */
   redisPrefix: string;
   databaseUrl?: string;
@@ -63,17 +71,27 @@ export interface Config {
   groups: { maxMembers: number; perUser: number; historyDays: number };
   heartbeat: { intervalMs: number; ttlMs: number };
   /** Offline messages (IMPP_OFFLINE_*): per-recipient caps, retention in days (undefined = off). */
-  offline: { maxMessages: number; maxBytes: number; retentionDays: number | undefined };
+  offline: { maxMessages: number; maxBytes: number; retentionDays: number | undefined; maxBatch: number };
   logLevel: string;
   /** IMPP_LOG_BODIES: message bodies in the trace-level frame log. */
   logBodies: boolean;
   /** IMPP_LOG_REPEATS_PER_MINUTE: cap on repeated info lines per kind. */
   logRepeatsPerMinute: number;
+  /** IMPP_TRACE_MESSAGE_RATIO: share of requests whose traces are sampled (sessions always are). */
+  traceMessageRatio: number;
   otlpEndpoint?: string;
   /** Clients refused at DEVICE BIND (IMPP_BANNED_CLIENTS). */
   bannedClients: ClientBan[];
   /** Unknown IMPP_* variables: not fatal, but worth a log line at start. */
   warnings: ConfigWarning[];
+}
+
+export interface NatsAuthConfig {
+  token?: string;
+  user?: string;
+  password?: string;
+  nkeySeedFile?: string;
+  credsFile?: string;
 }
 
 /** The machine facts defaults depend on; injectable so loadConfig stays pure and testable. */
@@ -128,7 +146,12 @@ export function loadConfig(
     }
     const parsed = s.parse(value);
     if (parsed.ok) return parsed.value;
-    problems.push({ variable: s.name, value, problem: parsed.problem });
+    // A secret is never echoed, nor a URL's userinfo.
+    problems.push({
+      variable: s.name,
+      value: s.secret ? "(hidden)" : redactUserinfo(value),
+      problem: parsed.problem,
+    });
     return fallback;
   }
 
@@ -197,6 +220,7 @@ export function loadConfig(
     requestTimeoutMs: read(S.requestTimeoutMs, 0),
     drainGraceMs: read(S.drainGraceMs, 0),
     maxConnections: read(S.maxConnections, 0),
+    readyMaxConnectionsPercent: read(S.readyMaxConnectionsPercent, 90),
     tlsHandshakeTimeoutMs: read(S.tlsHandshakeTimeoutMs, 0),
     preLoginMaxBlock: read(S.preLoginMaxBlock, 0),
     maxTlvsPerBlock: read(S.maxTlvsPerBlock, 0),
@@ -235,14 +259,21 @@ export function loadConfig(
       maxMessages: read(S.offlineMaxMessages, 10_000),
       maxBytes: read(S.offlineMaxBytes, 64 * 1024 * 1024),
       retentionDays: read(S.offlineRetentionDays),
+      maxBatch: read(S.offlineMaxBatch, 256),
     },
     logLevel: read(S.logLevel, "info"),
     logBodies: read(S.logBodies, false),
     logRepeatsPerMinute: read(S.logRepeatsPerMinute, 20),
+    traceMessageRatio: read(S.traceMessageRatio, 0.1),
     warnings: unknownVariables(env),
   };
   // Optional fields are left out rather than set to undefined, so `"natsUrl" in config` means configured.
-  const optional = {
+  const optional: Record<string, unknown> & {
+    natsUrl?: string;
+    redisUrl?: string;
+    natsCaFile?: string;
+    redisCaFile?: string;
+  } = {
     natsUrl: read(S.natsUrl),
     natsPrefix: read(S.natsPrefix),
     drainRedirect: read(S.drainRedirect),
@@ -252,11 +283,78 @@ export function loadConfig(
     tlsKey,
     otlpEndpoint: read(S.otlpEndpoint),
   };
+  const natsAuth = readNatsAuth();
+  if (natsAuth !== undefined) optional.natsAuth = natsAuth;
+  optional.natsCaFile = read(S.natsCaFile);
+  optional.redisCaFile = read(S.redisCaFile);
+  if (optional.natsCaFile !== undefined && optional.natsUrl === undefined && !failed(S.natsUrl.name)) {
+    problems.push({
+      variable: S.natsCaFile.name,
+      value: optional.natsCaFile,
+      problem: `needs ${S.natsUrl.name}`,
+    });
+  }
+  if (
+    optional.redisCaFile !== undefined &&
+    !optional.redisUrl?.startsWith("rediss:") &&
+    !failed(S.redisUrl.name)
+  ) {
+    problems.push({
+      variable: S.redisCaFile.name,
+      value: optional.redisCaFile,
+      problem: `needs a rediss:// ${S.redisUrl.name} (TLS)`,
+    });
+  }
   for (const [k, v] of Object.entries(optional)) {
     if (v !== undefined) (config as unknown as Record<string, unknown>)[k] = v;
   }
 
   return problems.length > 0 ? new ConfigError(problems) : config;
+
+  /** The NATS credentials given as settings: one kind, a user with its password, and a URL to use them on. */
+  function readNatsAuth(): NatsAuthConfig | undefined {
+    const auth: NatsAuthConfig = {};
+    const token = read(S.natsToken);
+    const user = read(S.natsUser);
+    const password = read(S.natsPassword);
+    const nkeySeedFile = read(S.natsNkeySeedFile);
+    const credsFile = read(S.natsCredsFile);
+    if (token !== undefined) auth.token = token;
+    if (user !== undefined) auth.user = user;
+    if (password !== undefined) auth.password = password;
+    if (nkeySeedFile !== undefined) auth.nkeySeedFile = nkeySeedFile;
+    if (credsFile !== undefined) auth.credsFile = credsFile;
+    const given: string[] = [];
+    if (token !== undefined) given.push(S.natsToken.name);
+    if (user !== undefined || password !== undefined)
+      given.push(user !== undefined ? S.natsUser.name : S.natsPassword.name);
+    if (nkeySeedFile !== undefined) given.push(S.natsNkeySeedFile.name);
+    if (credsFile !== undefined) given.push(S.natsCredsFile.name);
+    if (given.length === 0) return undefined;
+    if ((user === undefined) !== (password === undefined)) {
+      const missing = user === undefined ? S.natsUser.name : S.natsPassword.name;
+      const present = user === undefined ? S.natsPassword.name : S.natsUser.name;
+      problems.push({ variable: missing, value: undefined, problem: `must be set together with ${present}` });
+    }
+    if (given.length > 1) {
+      problems.push({
+        variable: given[1]!,
+        value: undefined,
+        problem: `NATS credentials are given more than one way (${given.join(", ")}): set one`,
+      });
+    }
+    const natsUrl = raw(S.natsUrl.name);
+    if (natsUrl === undefined) {
+      problems.push({ variable: given[0]!, value: undefined, problem: `needs ${S.natsUrl.name}` });
+    } else if (/\/\/[^@/,]*@/.test(natsUrl)) {
+      problems.push({
+        variable: given[0]!,
+        value: undefined,
+        problem: `${S.natsUrl.name} carries credentials already: set them in one place`,
+      });
+    }
+    return auth;
+  }
 }
 
 function unknownVariables(env: Env): ConfigWarning[] {

@@ -19,6 +19,13 @@ export function integer(min: number, max: number): Parser<number> {
 
 export const port: Parser<number> = integer(1, 65535);
 
+/** A fraction from 0 to 1 in plain decimal notation (0, 1, 0.25, .5). */
+export const ratio: Parser<number> = (raw) => {
+  if (!/^(?:\d+(?:\.\d*)?|\.\d+)$/.test(raw)) return bad("must be a number from 0 to 1");
+  const n = Number(raw);
+  return n >= 0 && n <= 1 ? ok(n) : bad("must be a number from 0 to 1");
+};
+
 const TRUE = new Set(["1", "true", "yes", "on"]);
 const FALSE = new Set(["0", "false", "no", "off"]);
 
@@ -44,6 +51,28 @@ export function url(schemes: readonly string[]): Parser<string> {
     if (u.hostname === "") return bad("must name a host");
     return ok(raw);
   };
+}
+
+/** One URL or several separated by commas (NATS's server list), each with one of `schemes`. */
+export function urlList(schemes: readonly string[]): Parser<string> {
+  const one = url(schemes);
+  return (raw) => {
+    const parts = raw
+      .split(",")
+      .map((p) => p.trim())
+      .filter((p) => p !== "");
+    if (parts.length === 0) return bad("must name at least one server");
+    for (const p of parts) {
+      const r = one(p);
+      if (!r.ok) return parts.length === 1 ? r : bad(`${redactUserinfo(p)}: ${r.problem}`);
+    }
+    return ok(raw);
+  };
+}
+
+/** Hides whatever is before "@" after "//" (user, password or token), for messages about URLs. */
+export function redactUserinfo(raw: string): string {
+  return raw.replace(/\/\/[^@/]*@/g, "//***@");
 }
 
 export function oneOf<const T extends string>(values: readonly T[]): Parser<T> {

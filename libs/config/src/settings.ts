@@ -9,9 +9,11 @@ import {
   oneOf,
   type Parser,
   port,
+  ratio,
   subjectToken,
   text,
   url,
+  urlList,
 } from "./parse.js";
 
 export const ROLES = ["edge", "auth", "roster", "presence", "messaging", "avatar", "groupchat"] as const;
@@ -32,6 +34,8 @@ export interface Setting<T> extends SettingDoc {
   readonly parse: Parser<T>;
   /** The default is worked out at load time (hostname, other settings); `default` only describes it. */
   readonly computed?: true;
+  /** A password or token: never shown, not even in a configuration error. */
+  readonly secret?: true;
 }
 
 const ms = (min: number, max: number) => integer(min, max);
@@ -153,8 +157,54 @@ export const S = {
     name: "IMPP_NATS_URL",
     default: undefined,
     group: "Deployment",
-    description: "NATS server (nats:// or tls://); unset = in-process bus.",
-    parse: url(["nats:", "tls:"]),
+    description:
+      "NATS server (nats:// or tls://; several separated by commas); unset = in-process bus. Credentials may be in the URL: nats://user:password@host:4222, or nats://token@host:4222 (percent-encode @ : / in them).",
+    parse: urlList(["nats:", "tls:"]),
+  },
+  natsUser: {
+    name: "IMPP_NATS_USER",
+    default: undefined,
+    group: "Deployment",
+    description: "NATS user name, with IMPP_NATS_PASSWORD (instead of credentials in IMPP_NATS_URL).",
+    parse: text,
+  },
+  natsPassword: {
+    name: "IMPP_NATS_PASSWORD",
+    default: undefined,
+    group: "Deployment",
+    description: "NATS password for IMPP_NATS_USER. Never logged.",
+    parse: text,
+    secret: true,
+  },
+  natsToken: {
+    name: "IMPP_NATS_TOKEN",
+    default: undefined,
+    group: "Deployment",
+    description: "NATS authentication token (nats-server --auth / authorization { token }). Never logged.",
+    parse: text,
+    secret: true,
+  },
+  natsNkeySeedFile: {
+    name: "IMPP_NATS_NKEY_SEED_FILE",
+    default: undefined,
+    group: "Deployment",
+    description: "File holding the NATS user's nkey seed (SU…), which signs the server's challenge.",
+    parse: text,
+  },
+  natsCredsFile: {
+    name: "IMPP_NATS_CREDS_FILE",
+    default: undefined,
+    group: "Deployment",
+    description: "NATS creds file (user JWT and nkey seed, as nsc writes it) for decentralized auth.",
+    parse: text,
+  },
+  natsCaFile: {
+    name: "IMPP_NATS_CA_FILE",
+    default: undefined,
+    group: "Deployment",
+    description:
+      "PEM CA file that verifies the NATS server's certificate; turns TLS on (as a tls:// URL does). Unset with tls:// = the system's CAs.",
+    parse: text,
   },
   natsPrefix: {
     name: "IMPP_NATS_PREFIX",
@@ -168,8 +218,17 @@ export const S = {
     name: "IMPP_REDIS_URL",
     default: undefined,
     group: "Deployment",
-    description: "Redis server (redis:// or rediss://) for live state; unset = in-process sessions.",
+    description:
+      "Redis server (redis:// or rediss:// for TLS) for live state; unset = in-process sessions. A password goes in the URL: redis://:password@host:6379 or redis://user:password@host:6379 (ACL user).",
     parse: url(["redis:", "rediss:"]),
+  },
+  redisCaFile: {
+    name: "IMPP_REDIS_CA_FILE",
+    default: undefined,
+    group: "Deployment",
+    description:
+      "PEM CA file that verifies the Redis server's certificate; needs a rediss:// IMPP_REDIS_URL. Unset = the system's CAs.",
+    parse: text,
   },
   redisPrefix: {
     name: "IMPP_REDIS_PREFIX",
@@ -183,7 +242,8 @@ export const S = {
     name: "IMPP_DATABASE_URL",
     default: undefined,
     group: "Deployment",
-    description: "PostgreSQL (postgres:// or postgresql://); unset = embedded PGlite in IMPP_DATA_DIR.",
+    description:
+      "PostgreSQL (postgres:// or postgresql://); unset = embedded PGlite in IMPP_DATA_DIR. Password and TLS go in the URL as libpq has them: postgres://user:password@host/db?sslmode=verify-full&sslrootcert=/path/ca.pem (sslmode=disable, require, verify-ca, verify-full; sslcert/sslkey for a client certificate).",
     parse: url(["postgres:", "postgresql:"]),
   },
   bannedClients: {
@@ -279,6 +339,14 @@ export const S = {
     description: "Client connections one edge accepts; past it new connections are refused.",
     parse: integer(1, 10_000_000),
   },
+  readyMaxConnectionsPercent: {
+    name: "IMPP_READY_MAX_CONNECTIONS_PERCENT",
+    default: "90",
+    group: "Limits",
+    description:
+      "An edge holding this percentage of IMPP_MAX_CONNECTIONS or more answers /readyz with 503, so a load balancer sends new connections to other edges; it stays up and keeps its connections (100 = not ready only when full).",
+    parse: integer(1, 100),
+  },
   tlsHandshakeTimeoutMs: {
     name: "IMPP_TLS_HANDSHAKE_TIMEOUT_MS",
     default: "5000",
@@ -367,6 +435,14 @@ export const S = {
       "Bytes of stored MESSAGE_CHUNKs one recipient may have; past it a message to them is refused with SERVICE_UNAVAILABLE.",
     parse: integer(65536, 1024 * 1024 * 1024 * 1024),
   },
+  offlineMaxBatch: {
+    name: "IMPP_OFFLINE_MAX_BATCH",
+    default: "256",
+    group: "Offline messages",
+    description:
+      "Group commit: messages stored in one transaction at most while earlier ones are being written; 1 turns batching off (one transaction per message).",
+    parse: integer(1, 10_000),
+  },
   offlineRetentionDays: {
     name: "IMPP_OFFLINE_RETENTION_DAYS",
     default: undefined,
@@ -449,6 +525,14 @@ export const S = {
     description:
       "Lines of one kind (failed login, refused connection, one error code of one family…) written per minute; past it they are counted and one summary line says how many were left out.",
     parse: integer(0, 1_000_000),
+  },
+  traceMessageRatio: {
+    name: "IMPP_TRACE_MESSAGE_RATIO",
+    default: "0.1",
+    group: "Observability",
+    description:
+      "With an OTLP endpoint: the fraction of requests that start a sampled trace (chosen by trace id; the services and deliveries follow that choice). Every connection's impp.session span is kept whatever this says; 0 keeps only those, 1 every request.",
+    parse: ratio,
   },
   otlpEndpoint: {
     name: "OTEL_EXPORTER_OTLP_ENDPOINT",

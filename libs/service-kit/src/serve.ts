@@ -3,7 +3,7 @@ import type { Bus, BusMessage, ReplyEnvelope, RequestEnvelope } from "@impp/bus"
 import { decodeRequest, encodeReply, isEnvelopeError, subjects } from "@impp/bus";
 import { errorCodeOf, errorName, familyName, GlobalError, typeName } from "@impp/protocol";
 import type { Telemetry } from "@impp/telemetry";
-import { extractContext, withSpan } from "@impp/telemetry";
+import { extractContext, subjectLabel, withSpan } from "@impp/telemetry";
 import type { CompiledRoute, FamilyModule, ModuleContext, Outcome, SessionNeed, Started } from "./module.js";
 import { parseContext } from "./module.js";
 import { asBuffer, errorReply, RequestFailure } from "./request.js";
@@ -178,6 +178,7 @@ export function serveFamily(
     (msg) => {
       const p = onMessage(msg).catch((err: unknown) => {
         telemetry.logger.error({ err, subject: msg.subject }, "request processing failed");
+        telemetry.metrics.busHandlerErrors.inc({ subject: subjectLabel(msg.subject) });
       });
       inflight.add(p);
       void p.finally(() => inflight.delete(p));

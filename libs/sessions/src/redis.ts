@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
 import * as lua from "./lua.js";
 import { nameCandidates } from "./names.js";
@@ -29,6 +30,8 @@ export interface RedisSessionStoreOptions {
   commandTimeoutMs?: number;
   /** How long the first connection may take before connectRedisSessionStore fails (default 3000). */
   connectTimeoutMs?: number;
+  /** With a rediss:// URL: a PEM CA file to verify the server's certificate (default: the system's CAs). */
+  tlsCaFile?: string;
   /** Connection trouble after start (the client reconnects by itself); for logging. */
   onError?: (error: Error) => void;
 }
@@ -78,8 +81,22 @@ export async function connectRedisSessionStore(opts: RedisSessionStoreOptions): 
   const prefix = opts.keyPrefix ?? "impp:";
   const where = redactUrl(opts.url);
   let redis: Redis;
+  let ca: Buffer | undefined;
+  if (opts.tlsCaFile !== undefined) {
+    if (!opts.url.startsWith("rediss:"))
+      throw new SessionError("UNAVAILABLE", `a CA file needs a rediss:// URL (got ${where})`);
+    try {
+      ca = readFileSync(opts.tlsCaFile);
+    } catch (e) {
+      throw new SessionError(
+        "UNAVAILABLE",
+        `cannot read the Redis CA file ${opts.tlsCaFile}: ${(e as NodeJS.ErrnoException).code ?? message(e)}`,
+      );
+    }
+  }
   try {
     redis = new Redis(opts.url, {
+      ...(ca === undefined ? {} : { tls: { ca } }),
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
@@ -90,14 +107,23 @@ export async function connectRedisSessionStore(opts: RedisSessionStoreOptions): 
   } catch (e) {
     throw new SessionError("UNAVAILABLE", `cannot use Redis at ${where}: ${message(e)}`, { cause: e });
   }
-  // Without a listener an 'error' event would crash the process.
-  redis.on("error", (e: Error) => opts.onError?.(e));
+  // Without a listener an 'error' event would crash the process. While connecting, the last one is
+  // the reason (WRONGPASS, NOAUTH, a certificate problem): connect() itself only says "Connection is
+  // closed".
+  let lastError: Error | undefined;
+  redis.on("error", (e: Error) => {
+    lastError = e;
+    opts.onError?.(e);
+  });
   try {
     await redis.connect();
     await redis.ping();
   } catch (e) {
     redis.disconnect();
-    throw new SessionError("UNAVAILABLE", `cannot reach Redis at ${where}: ${message(e)}`, { cause: e });
+    const why = lastError !== undefined && lastError !== e ? message(lastError) : message(e);
+    throw new SessionError("UNAVAILABLE", `cannot reach Redis at ${where}: ${why}`, {
+      cause: lastError ?? e,
+    });
   }
   return new RedisSessionStore(redis, prefix, where);
 }

@@ -1,8 +1,8 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { PGlite } from "@electric-sql/pglite";
+// pg and PGlite are loaded by the open that needs them: a command on one never pays for the other.
+import type { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect, sql } from "kysely";
-import pg from "pg";
 import { StoreError } from "./errors.js";
 import { type FolderLock, lockFile } from "./lockfile.js";
 import { type MigrationReport, type MigrationSet, runMigrations } from "./migrations.js";
@@ -127,6 +127,7 @@ async function openPostgres(url: string, opts: StoreOptions): Promise<Store> {
     );
   }
   const where = describeDatabaseUrl(url);
+  const { default: pg } = await import("pg");
   const pool = new pg.Pool({
     connectionString: url,
     max: opts.poolSize ?? 10,
@@ -136,6 +137,14 @@ async function openPostgres(url: string, opts: StoreOptions): Promise<Store> {
   // without a listener it would crash the process. The pool replaces the
   // client; ping() reports the outage meanwhile.
   pool.on("error", (err) => opts.onPoolError?.(err));
+  // A client that is checked out (inside a transaction, between two of its queries) when the
+  // server goes away gets the error as an event, not through the pool, and an 'error' event
+  // without a listener crashes the process: a Postgres restart took the services process down
+  // with it (found by the kill -9 fault test). With a listener the transaction's next query fails,
+  // the request is refused, and the pool drops the dead client when it comes back.
+  pool.on("connect", (client) => {
+    client.on("error", (err) => opts.onPoolError?.(err));
+  });
   try {
     const client = await pool.connect();
     client.release();
@@ -175,6 +184,7 @@ async function openPGliteDir(dataDir: string, opts: StoreOptions): Promise<Store
 async function openPGlite(pgDir: string | undefined, lock: FolderLock | undefined): Promise<Store> {
   let pglite: PGlite;
   try {
+    const { PGlite } = await import("@electric-sql/pglite");
     if (pgDir !== undefined) await mkdir(pgDir, { recursive: true });
     pglite = pgDir === undefined ? await PGlite.create() : await PGlite.create({ dataDir: pgDir });
   } catch (err) {

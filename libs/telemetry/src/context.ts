@@ -4,6 +4,7 @@ import {
   context,
   defaultTextMapGetter,
   defaultTextMapSetter,
+  type Link,
   ROOT_CONTEXT,
   type Span,
   SpanStatusCode,
@@ -48,7 +49,20 @@ export function withSpan<T>(
   attrs: Attributes,
   fn: (span: Span) => Promise<T>,
 ): Promise<T> {
-  return tracer.startActiveSpan(name, { attributes: attrs }, parent ?? context.active(), async (span) => {
+  return withLinkedSpan(tracer, name, parent, attrs, undefined, fn);
+}
+
+/** withSpan, with links to other spans (e.g. a request's span to its connection's impp.session). */
+export function withLinkedSpan<T>(
+  tracer: Tracer,
+  name: string,
+  parent: Context | undefined,
+  attrs: Attributes,
+  links: Link[] | undefined,
+  fn: (span: Span) => Promise<T>,
+): Promise<T> {
+  const options = links === undefined ? { attributes: attrs } : { attributes: attrs, links };
+  return tracer.startActiveSpan(name, options, parent ?? context.active(), async (span) => {
     try {
       return await fn(span);
     } catch (err) {

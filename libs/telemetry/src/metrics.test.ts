@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { createMetrics, ensureCounter, ensureGauge, Registry, TelemetryConfigError } from "./index.js";
+import {
+  createMetrics,
+  ensureCounter,
+  ensureGauge,
+  Registry,
+  subjectLabel,
+  TelemetryConfigError,
+} from "./index.js";
 
 describe("createMetrics", () => {
   test("creation is idempotent by name on a shared registry", async () => {
@@ -54,5 +61,15 @@ describe("createMetrics", () => {
       () => ensureGauge(registry, { name: "x_total", help: "x" }),
       (e: unknown) => e instanceof TelemetryConfigError && e.code === "metric_conflict",
     );
+  });
+});
+
+describe("subjectLabel", () => {
+  test("subjects become labels from a closed set (one for every edge)", () => {
+    assert.equal(subjectLabel("impp.req.im"), "impp.req.im");
+    assert.equal(subjectLabel("tenant-a.impp.req.device"), "impp.req.device");
+    assert.equal(subjectLabel("impp.edge.edge-1-k3x9q0w2ab"), "impp.edge.*");
+    assert.equal(subjectLabel("impp.evt.device-gone"), "impp.evt.device-gone");
+    assert.equal(subjectLabel("_INBOX.abc"), "other");
   });
 });

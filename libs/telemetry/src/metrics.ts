@@ -10,6 +10,8 @@ export interface Metrics {
   readonly registry: Registry;
   /** Open client connections per edge listener. */
   readonly connections: Gauge<"edge">;
+  /** IMPP_MAX_CONNECTIONS of each edge, so alerts and autoscalers can work with the fill ratio. */
+  readonly connectionsLimit: Gauge<"edge">;
   /** Connections closed, by reason (client_close, idle_timeout, protocol_error, drain, limit, ...). */
   readonly connectionsClosed: Counter<"reason">;
   readonly framesIn: Counter<"family">;
@@ -25,7 +27,12 @@ export interface Metrics {
   readonly offlineStored: Counter;
   /** Offline messages handed to a client when it came back online. */
   readonly offlineDelivered: Counter;
+  /** Bus message handlers that threw, by subject pattern (impp.req.<family>, impp.edge.*, impp.evt.<name>). */
   readonly busHandlerErrors: Counter<"subject">;
+  /** Edge requests to a service that got no answer: no_responders, timeout, bad_reply, bus. */
+  readonly busRequestFailures: Counter<"family" | "reason">;
+  /** Redis connection errors after start (the client reconnects by itself). */
+  readonly redisErrors: Counter;
   /** Authentication attempts by result (ok, bad_credentials, ...). */
   readonly authAttempts: Counter<"result">;
   /** Frames refused by flood control, per family. */
@@ -132,6 +139,11 @@ export function createMetrics(
       help: "Open client connections",
       labelNames: ["edge"],
     }),
+    connectionsLimit: ensureGauge(registry, {
+      name: "impp_connections_limit",
+      help: "Client connections this edge accepts (IMPP_MAX_CONNECTIONS)",
+      labelNames: ["edge"],
+    }),
     connectionsClosed: ensureCounter(registry, {
       name: "impp_connections_closed_total",
       help: "Client connections closed, by reason",
@@ -174,8 +186,17 @@ export function createMetrics(
     }),
     busHandlerErrors: ensureCounter(registry, {
       name: "impp_bus_handler_errors_total",
-      help: "Bus message handlers that failed, by subscription subject",
+      help: "Bus message handlers that failed, by subject pattern",
       labelNames: ["subject"],
+    }),
+    busRequestFailures: ensureCounter(registry, {
+      name: "impp_bus_request_failures_total",
+      help: "Edge requests that got no usable answer from a service over the bus, by family and reason",
+      labelNames: ["family", "reason"],
+    }),
+    redisErrors: ensureCounter(registry, {
+      name: "impp_redis_errors_total",
+      help: "Redis connection errors reported by the client after start",
     }),
     authAttempts: ensureCounter(registry, {
       name: "impp_auth_attempts_total",
@@ -198,4 +219,14 @@ export function createMetrics(
       labelNames: ["scope"],
     }),
   };
+}
+
+/**
+ * A subject as a label from a closed set: the request subject of a family, any edge's delivery
+ * subject as one, an event's subject; anything else "other". A namespace prefix is dropped.
+ */
+export function subjectLabel(subject: string): string {
+  const m = /(?:^|\.)impp\.(req|edge|evt|svc)\.([A-Za-z0-9_-]+)/.exec(subject);
+  if (m === null) return "other";
+  return m[1] === "edge" ? "impp.edge.*" : `impp.${m[1]}.${m[2]}`;
 }

@@ -19,6 +19,11 @@ export interface TelemetryOptions {
   readonly metrics?: Metrics;
   /** Register the IMPP metrics in this registry (idempotent by name) instead of a fresh one. */
   readonly registry?: Registry;
+  /**
+   * Share of requests (root spans other than impp.session) whose traces are sampled; default 1.
+   * Sessions are always sampled when exporting.
+   */
+  readonly traceMessageRatio?: number;
   /** Test hook: every ended span is handed synchronously to this exporter (e.g. InMemorySpanExporter). */
   readonly spanExporter?: SpanExporter;
 }
@@ -42,7 +47,7 @@ export function createTelemetry(opts: TelemetryOptions): Telemetry {
     opts.logDestination,
   );
   const metrics = opts.metrics ?? createMetrics(opts.registry);
-  const tracing = createTracing(opts);
+  const tracing = createTracing({ ...opts, messageRatio: opts.traceMessageRatio });
   let stopping: Promise<void> | undefined;
   return {
     serviceName: opts.serviceName,

@@ -1,18 +1,21 @@
 import { hostname } from "node:os";
-import { context, propagation, type Tracer, trace } from "@opentelemetry/api";
+import { type Context, context, propagation, type Tracer, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources";
 import {
   AlwaysOffSampler,
-  AlwaysOnSampler,
   BasicTracerProvider,
   BatchSpanProcessor,
   ParentBasedSampler,
+  type Sampler,
+  SamplingDecision,
+  type SamplingResult,
   SimpleSpanProcessor,
   type SpanExporter,
   type SpanProcessor,
+  TraceIdRatioBasedSampler,
 } from "@opentelemetry/sdk-trace-base";
 import { ATTR_SERVICE_NAME } from "@opentelemetry/semantic-conventions";
 import { TelemetryConfigError } from "./errors.js";
@@ -49,14 +52,46 @@ export function otlpTracesUrl(endpoint: string): string {
   return base.endsWith("/v1/traces") ? base : `${base}/v1/traces`;
 }
 
+/**
+ * The root span of one client connection, from accept to close (the edge). Always sampled when
+ * spans are exported at all; request and delivery spans link to it.
+ */
+export const SESSION_SPAN = "impp.session";
+
 export interface TracingOptions {
   readonly serviceName: string;
   readonly otlpEndpoint?: string | undefined;
   readonly spanExporter?: SpanExporter | undefined;
+  /** Share of other root spans (requests) sampled, by trace id; default 1. Sessions are always kept. */
+  readonly messageRatio?: number | undefined;
+}
+
+const KEEP: SamplingResult = { decision: SamplingDecision.RECORD_AND_SAMPLED };
+
+/**
+ * Roots only (ParentBasedSampler asks it for spans without a parent): a session is always kept,
+ * anything else by trace-id ratio. Children follow their parent, across processes too (the
+ * sampled flag travels in traceparent), so a request's trace is whole or absent.
+ */
+export class SessionRootSampler implements Sampler {
+  private readonly messages: TraceIdRatioBasedSampler;
+
+  constructor(readonly ratio: number) {
+    this.messages = new TraceIdRatioBasedSampler(ratio);
+  }
+
+  shouldSample(ctx: Context, traceId: string, name: string): SamplingResult {
+    return name === SESSION_SPAN ? KEEP : this.messages.shouldSample(ctx, traceId);
+  }
+
+  toString(): string {
+    return `SessionRootSampler{${SESSION_SPAN}=always, ratio=${this.ratio}}`;
+  }
 }
 
 export interface Tracing {
   readonly tracer: Tracer;
+
   shutdown(): Promise<void>;
 }
 
@@ -78,7 +113,7 @@ export function createTracing(opts: TracingOptions): Tracing {
     sampler:
       processors.length === 0
         ? new AlwaysOffSampler()
-        : new ParentBasedSampler({ root: new AlwaysOnSampler() }),
+        : new ParentBasedSampler({ root: new SessionRootSampler(opts.messageRatio ?? 1) }),
     spanProcessors: processors,
   });
   registerGlobalsOnce(provider);

@@ -12,5 +12,6 @@ export {
   type WireFrame,
   type WireTlvFrame,
 } from "./readers.js";
+export { freeTcpPort, startNatsServer, startRedisServer, type TestServer } from "./servers.js";
 export { TestClient } from "./test-client.js";
 export { turns } from "./turns.js";

@@ -3,12 +3,18 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { RouteHandler } from "@impp/telemetry";
-import type { AccountsAdmin, AdminErrorCode, AdminResult } from "./admin.js";
+import type { AccountsAdmin, AdminErrorCode, AdminResult, ImportEntry } from "./admin.js";
 
 /** Largest request body read; a name and a 1024-byte password fit many times over. */
 export const ADMIN_MAX_BODY = 8 * 1024;
 
 export const ADMIN_USERS_PATH = "/admin/users";
+
+/** POST {users: [{line, name, hash}], skipExisting?}: a bulk import, all or nothing (hashes only: the caller hashes). */
+export const ADMIN_IMPORT_PATH = "/admin/import";
+
+/** Largest import body: ≈ 150 bytes an account, so some 200,000 accounts a request. */
+export const ADMIN_IMPORT_MAX_BODY = 32 * 1024 * 1024;
 
 const STATUS: Record<AdminErrorCode, number> = {
   NAME_INVALID: 400,
@@ -57,12 +63,15 @@ function tokenChecker(token: string): (req: IncomingMessage) => boolean {
   };
 }
 
-function readJson(req: IncomingMessage): Promise<Record<string, unknown> | HttpFailure> {
+function readJson(
+  req: IncomingMessage,
+  maxBody: number = ADMIN_MAX_BODY,
+): Promise<Record<string, unknown> | HttpFailure> {
   return new Promise((resolve) => {
     const declared = Number(req.headers["content-length"]);
-    if (Number.isFinite(declared) && declared > ADMIN_MAX_BODY) {
+    if (Number.isFinite(declared) && declared > maxBody) {
       req.resume();
-      resolve(new HttpFailure(413, "BODY_TOO_LARGE", `bodies are limited to ${ADMIN_MAX_BODY} bytes`));
+      resolve(new HttpFailure(413, "BODY_TOO_LARGE", `bodies are limited to ${maxBody} bytes`));
       return;
     }
     const chunks: Buffer[] = [];
@@ -71,9 +80,9 @@ function readJson(req: IncomingMessage): Promise<Record<string, unknown> | HttpF
     req.on("data", (c: Buffer) => {
       if (done) return;
       size += c.length;
-      if (size > ADMIN_MAX_BODY) {
+      if (size > maxBody) {
         done = true;
-        resolve(new HttpFailure(413, "BODY_TOO_LARGE", `bodies are limited to ${ADMIN_MAX_BODY} bytes`));
+        resolve(new HttpFailure(413, "BODY_TOO_LARGE", `bodies are limited to ${maxBody} bytes`));
         return;
       }
       chunks.push(c);
@@ -191,7 +200,12 @@ export function adminRoutes(admin: AccountsAdmin, token: string): Record<string,
     }
     if (parts.length === 1) {
       req.resume();
-      if (req.method !== "DELETE") return methodNotAllowed(res, "DELETE");
+      if (req.method === "GET" && admin.show !== undefined) {
+        const r = await admin.show(parts[0]!);
+        if (r.ok) return sendJson(res, 200, r.value);
+        return sendJson(res, STATUS[r.code], { error: r.code, message: r.message });
+      }
+      if (req.method !== "DELETE") return methodNotAllowed(res, admin.show ? "GET, DELETE" : "DELETE");
       return answer(res, await admin.remove(parts[0]!), 200);
     }
     if (parts.length === 2 && parts[1] === "password") {
@@ -209,5 +223,33 @@ export function adminRoutes(admin: AccountsAdmin, token: string): Record<string,
     sendJson(res, 404, { error: "NOT_FOUND", message: "no such admin path" });
   });
 
-  return { [ADMIN_USERS_PATH]: collection, [`${ADMIN_USERS_PATH}/*`]: item };
+  const bulk = guarded(async (req, res) => {
+    if (req.method !== "POST") {
+      req.resume();
+      return methodNotAllowed(res, "POST");
+    }
+    const body = await readJson(req, ADMIN_IMPORT_MAX_BODY);
+    if (body instanceof HttpFailure) return sendFailure(res, body);
+    const users = body.users;
+    if (!Array.isArray(users))
+      return sendFailure(res, new HttpFailure(400, "BAD_BODY", '"users" must be an array'));
+    const entries: ImportEntry[] = [];
+    for (const u of users as unknown[]) {
+      const e = u as Partial<ImportEntry> | null;
+      if (
+        typeof e !== "object" ||
+        e === null ||
+        !Number.isSafeInteger(e.line) ||
+        typeof e.name !== "string" ||
+        typeof e.hash !== "string"
+      ) {
+        return sendFailure(res, new HttpFailure(400, "BAD_BODY", "each user must be {line, name, hash}"));
+      }
+      entries.push({ line: e.line!, name: e.name, hash: e.hash });
+    }
+    const r = await admin.importHashes(entries, { skipExisting: body.skipExisting === true });
+    sendJson(res, r.ok ? 200 : 409, r);
+  });
+
+  return { [ADMIN_USERS_PATH]: collection, [`${ADMIN_USERS_PATH}/*`]: item, [ADMIN_IMPORT_PATH]: bulk };
 }

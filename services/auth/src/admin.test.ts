@@ -4,7 +4,7 @@ import { after, before, describe, test } from "node:test";
 import { openStore, type Store } from "@impp/store";
 import { createMetrics, type HealthServer, startHealthServer } from "@impp/telemetry";
 import { accountsMigrations, createAccountsRepository } from "./accounts.js";
-import { type AccountsAdmin, createAccountsAdmin } from "./admin.js";
+import { type AccountsAdmin, createAccountsAdmin, isArgon2idHash } from "./admin.js";
 import { adminRoutes } from "./admin-http.js";
 import { hashPassword, verifyPassword } from "./passwords.js";
 
@@ -139,6 +139,7 @@ describe("adminRoutes on the health server", () => {
     for (const [method, path] of [
       ["GET", "/admin/users"],
       ["POST", "/admin/users"],
+      ["POST", "/admin/import"],
       ["PUT", "/admin/users/x/password"],
       ["DELETE", "/admin/users/x"],
     ] as const) {
@@ -221,5 +222,140 @@ describe("adminRoutes on the health server", () => {
       assert.deepEqual([r.status, r.body["error"]], [status, code], `${method} ${path}`);
     }
     assert.equal(await createAccountsRepository(store).find("ok"), undefined);
+  });
+});
+
+describe("bulk import of hashes", () => {
+  let store: Store;
+  let admin: AccountsAdmin;
+  let h: string;
+  before(async () => {
+    store = await openStore({ memory: true });
+    await store.migrate(accountsMigrations);
+    admin = createAccountsAdmin(store, { domain: "example.org" });
+    h = await hashPassword("pw");
+  });
+  after(() => store.close());
+
+  test("isArgon2idHash takes PHC argon2id strings a login can afford, nothing else", async () => {
+    assert.equal(isArgon2idHash(h), true);
+    assert.equal(isArgon2idHash(h.replace("argon2id", "argon2i")), false);
+    assert.equal(isArgon2idHash(h.replace("m=19456", "m=4194304")), false, "4 GiB of memory a login");
+    assert.equal(isArgon2idHash(h.replace("t=2", "t=100")), false);
+    assert.equal(isArgon2idHash("$argon2id$v=19$m=19456,t=2,p=1$"), false);
+    assert.equal(isArgon2idHash("plain password"), false);
+  });
+
+  test("all or nothing: a bad line, a duplicate or an existing account imports none, naming each line", async () => {
+    await admin.add("zaphod", "x");
+    const r = await admin.importHashes([
+      { line: 1, name: "arthur", hash: h },
+      { line: 2, name: "bad name", hash: h },
+      { line: 3, name: "Arthur", hash: h },
+      { line: 4, name: "ford", hash: "$argon2i$nope" },
+    ]);
+    assert.deepEqual(r.ok ? "ok" : r.problems.map((p) => [p.line, p.code]), [
+      [2, "NAME_INVALID"],
+      [3, "DUPLICATE"],
+      [4, "HASH_INVALID"],
+    ]);
+    const exists = await admin.importHashes([
+      { line: 1, name: "arthur", hash: h },
+      { line: 7, name: "ZAPHOD", hash: h },
+    ]);
+    assert.deepEqual(exists.ok ? "ok" : exists.problems.map((p) => [p.line, p.code]), [
+      [7, "ACCOUNT_EXISTS"],
+    ]);
+    assert.equal(await createAccountsRepository(store).find("arthur"), undefined, "rolled back");
+  });
+
+  test("a good import creates every account with its hash; skipExisting leaves existing ones alone", async () => {
+    const before = (await createAccountsRepository(store).find("zaphod"))!.passwordHash;
+    const r = await admin.importHashes(
+      [
+        { line: 1, name: "arthur@example.org", hash: h },
+        { line: 2, name: "zaphod", hash: h },
+        ...Array.from({ length: 1500 }, (_, i) => ({ line: i + 3, name: `user${i}`, hash: h })),
+      ],
+      { skipExisting: true },
+    );
+    assert.deepEqual(r, { ok: true, added: 1501, skipped: ["zaphod"] });
+    const repo = createAccountsRepository(store);
+    assert.equal(await verifyPassword((await repo.find("arthur"))!.passwordHash, "pw"), true);
+    assert.equal((await repo.find("zaphod"))!.passwordHash, before);
+    assert.equal(await repo.count(), 1502);
+  });
+});
+
+describe("the import and show routes", () => {
+  const token = "import-route-token";
+  let store: Store;
+  let server: HealthServer;
+  before(async () => {
+    store = await openStore({ memory: true });
+    await store.migrate(accountsMigrations);
+    const admin = createAccountsAdmin(store);
+    server = await startHealthServer({
+      port: 0,
+      host: "127.0.0.1",
+      registry: createMetrics(undefined, { processMetrics: false }).registry,
+      ready: () => true,
+      routes: adminRoutes(
+        {
+          ...admin,
+          show: async (name) =>
+            name === "marvin"
+              ? {
+                  ok: true,
+                  value: {
+                    name,
+                    createdAt: "2026-01-01T00:00:00.000Z",
+                    disabled: false,
+                    contacts: [],
+                    pending: ["arthur"],
+                    allow: [],
+                    blocks: [],
+                  },
+                }
+              : { ok: false, code: "NOT_FOUND", message: `no account ${name}` },
+        },
+        token,
+      ),
+    });
+  });
+  after(async () => {
+    await server.close();
+    await store.close();
+  });
+
+  test("POST /admin/import: 200 with the count, 409 with the problems, 400 for a malformed body", async () => {
+    const h = await hashPassword("pw");
+    const body = (users: unknown) => JSON.stringify({ users });
+    const ok = await call(server.port, "POST", "/admin/import", {
+      token,
+      body: body([{ line: 1, name: "a", hash: h }]),
+    });
+    assert.deepEqual([ok.status, ok.body], [200, { ok: true, added: 1, skipped: [] }]);
+    const again = await call(server.port, "POST", "/admin/import", {
+      token,
+      body: body([{ line: 5, name: "a", hash: h }]),
+    });
+    assert.equal(again.status, 409);
+    assert.deepEqual(again.body["problems"], [
+      { line: 5, code: "ACCOUNT_EXISTS", message: "account a already exists" },
+    ]);
+    const bad = await call(server.port, "POST", "/admin/import", { token, body: body([{ name: "a" }]) });
+    assert.deepEqual([bad.status, bad.body["error"]], [400, "BAD_BODY"]);
+    // Bigger than the 8 KiB of the other routes: thousands of accounts fit in one request.
+    const many = Array.from({ length: 200 }, (_, i) => ({ line: i + 1, name: `m${i}`, hash: h }));
+    const big = await call(server.port, "POST", "/admin/import", { token, body: body(many) });
+    assert.deepEqual([big.status, big.body["added"]], [200, 200]);
+  });
+
+  test("GET /admin/users/:name answers show", async () => {
+    const r = await call(server.port, "GET", "/admin/users/marvin", { token });
+    assert.deepEqual([r.status, r.body["pending"]], [200, ["arthur"]]);
+    const none = await call(server.port, "GET", "/admin/users/eddie", { token });
+    assert.deepEqual([none.status, none.body["error"]], [404, "NOT_FOUND"]);
   });
 });

@@ -1,11 +1,67 @@
 // Account administration for the `impp user` command and the local admin endpoint. Not the hot path.
 import { normalizeAddress } from "@impp/protocol";
 import type { Store } from "@impp/store";
-import { isStoreError } from "@impp/store";
-import { createAccountsRepository } from "./accounts.js";
+import { isStoreError, tablesOf } from "@impp/store";
+import { type AccountsTables, createAccountsRepository } from "./accounts.js";
 import { hashPassword, MAX_PASSWORD_BYTES } from "./passwords.js";
 
 export type AdminErrorCode = "NAME_INVALID" | "ACCOUNT_EXISTS" | "NOT_FOUND" | "PASSWORD_INVALID";
+
+/** One account of a bulk import: its line in the input file, a name and an argon2id PHC hash. */
+export interface ImportEntry {
+  line: number;
+  name: string;
+  hash: string;
+}
+
+export type ImportErrorCode = "NAME_INVALID" | "ACCOUNT_EXISTS" | "HASH_INVALID" | "DUPLICATE";
+
+export interface ImportProblem {
+  line: number;
+  code: ImportErrorCode;
+  message: string;
+}
+
+/**
+ * All or nothing: either every account was created (`added`, and with skipExisting the names left
+ * alone because they existed), or none was and `problems` names every line at fault.
+ */
+export type ImportResult =
+  | { ok: true; added: number; skipped: string[] }
+  | { ok: false; problems: ImportProblem[] };
+
+/** What `impp user show` prints: an account, its lists, and its presence when the live state is reachable. */
+export interface UserDetails {
+  name: string;
+  createdAt: string;
+  disabled: boolean;
+  /** My contacts: `approvedMe` = they let me see them; `approvedByMe` = I let them see me. */
+  contacts: Array<{ name: string; nickname: string; approvedMe: boolean; approvedByMe: boolean }>;
+  /** Users waiting for my approval. */
+  pending: string[];
+  allow: string[];
+  blocks: string[];
+  /** undefined: the live state was not reachable from where this was asked. */
+  presence?: {
+    status: string;
+    statusMessage: string;
+    devices: Array<{ name: string; client: string; status: string; idle: boolean; mobile: boolean }>;
+  };
+  /** Why presence is missing, when it is. */
+  presenceUnavailable?: string;
+}
+
+/**
+ * An argon2id PHC string whose parameters a login can afford: a hash imported with a huge memory or
+ * time cost would make every login of that account (and every guess at it) a denial of service.
+ */
+export function isArgon2idHash(s: string): boolean {
+  const m =
+    /^\$argon2id\$v=19\$m=(\d{1,7}),t=(\d{1,3}),p=(\d{1,3})\$[A-Za-z0-9+/]{11,}\$[A-Za-z0-9+/]{16,}$/.exec(s);
+  if (m === null) return false;
+  const [mem, t, p] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return mem >= 8 * p && mem <= 262_144 && t >= 1 && t <= 16 && p >= 1 && p <= 16;
+}
 
 export type AdminResult<T> = { ok: true; value: T } | { ok: false; code: AdminErrorCode; message: string };
 
@@ -22,6 +78,10 @@ export interface AccountsAdmin {
   remove(name: string): Promise<AdminResult<string>>;
   /** Every account, by name. */
   list(): Promise<AccountSummary[]>;
+  /** Many accounts with ready-made hashes, in one transaction (see ImportResult). */
+  importHashes(entries: readonly ImportEntry[], opts?: { skipExisting?: boolean }): Promise<ImportResult>;
+  /** The account with its lists and presence; mounted where the lists and live state are at hand. */
+  show?(name: string): Promise<AdminResult<UserDetails>>;
 }
 
 export interface AccountsAdminOptions {
@@ -41,6 +101,12 @@ function checkPassword(password: unknown): string | undefined {
 }
 
 const PAGE = 1000;
+/** Rows per INSERT of an import (well under Postgres's 65535 bind parameters). */
+const IMPORT_BATCH = 1000;
+
+class ImportConflict {
+  constructor(readonly existing: readonly string[]) {}
+}
 
 export function createAccountsAdmin(
   store: Pick<Store, "db">,
@@ -49,11 +115,9 @@ export function createAccountsAdmin(
   const accounts = createAccountsRepository(store);
   const canonical = (name: unknown): string | undefined =>
     typeof name === "string" ? normalizeAddress(name, opts.domain) : undefined;
-  const badName = (name: unknown) =>
-    fail<string>(
-      "NAME_INVALID",
-      `${JSON.stringify(name)} is not an account name (1–64 characters of a-z 0-9 . _ -)`,
-    );
+  const nameProblem = (name: unknown) =>
+    `${JSON.stringify(name)} is not an account name (1–64 characters of a-z 0-9 . _ -)`;
+  const badName = (name: unknown) => fail<string>("NAME_INVALID", nameProblem(name));
 
   return {
     async add(name, password) {
@@ -81,6 +145,67 @@ export function createAccountsAdmin(
       const n = canonical(name);
       if (n === undefined) return badName(name);
       return (await accounts.remove(n)) ? { ok: true, value: n } : fail("NOT_FOUND", `no account ${n}`);
+    },
+
+    async importHashes(entries, opts = {}) {
+      const problems: ImportProblem[] = [];
+      const firstLine = new Map<string, number>();
+      const rows: Array<{ line: number; name: string; password_hash: string }> = [];
+      for (const e of entries) {
+        const n = canonical(e.name);
+        if (n === undefined) {
+          problems.push({ line: e.line, code: "NAME_INVALID", message: nameProblem(e.name) });
+          continue;
+        }
+        if (typeof e.hash !== "string" || !isArgon2idHash(e.hash)) {
+          problems.push({
+            line: e.line,
+            code: "HASH_INVALID",
+            message:
+              "not an argon2id PHC string ($argon2id$v=19$m=…,t=…,p=…$salt$hash) with m ≤ 262144, t ≤ 16, p ≤ 16",
+          });
+          continue;
+        }
+        const seen = firstLine.get(n);
+        if (seen !== undefined) {
+          problems.push({ line: e.line, code: "DUPLICATE", message: `${n} is already on line ${seen}` });
+          continue;
+        }
+        firstLine.set(n, e.line);
+        rows.push({ line: e.line, name: n, password_hash: e.hash });
+      }
+      if (problems.length > 0) return { ok: false, problems: problems.sort((a, b) => a.line - b.line) };
+      const db = tablesOf<AccountsTables>(store);
+      try {
+        const skipped = await db.transaction().execute(async (trx) => {
+          const existing: string[] = [];
+          for (let i = 0; i < rows.length; i += IMPORT_BATCH) {
+            const batch = rows.slice(i, i + IMPORT_BATCH);
+            const inserted = await trx
+              .insertInto("accounts")
+              .values(batch.map(({ name, password_hash }) => ({ name, password_hash })))
+              .onConflict((oc) => oc.column("name").doNothing())
+              .returning("name")
+              .execute();
+            const got = new Set(inserted.map((r) => r.name));
+            for (const r of batch) if (!got.has(r.name)) existing.push(r.name);
+          }
+          // Rolls the whole import back: nothing half done to redo by hand.
+          if (existing.length > 0 && opts.skipExisting !== true) throw new ImportConflict(existing);
+          return existing;
+        });
+        return { ok: true, added: rows.length - skipped.length, skipped };
+      } catch (e) {
+        if (!(e instanceof ImportConflict)) throw e;
+        return {
+          ok: false,
+          problems: e.existing.map((n) => ({
+            line: firstLine.get(n)!,
+            code: "ACCOUNT_EXISTS" as const,
+            message: `account ${n} already exists`,
+          })),
+        };
+      }
     },
 
     async list() {

@@ -17,8 +17,20 @@ export {
   type AdminErrorCode,
   type AdminResult,
   createAccountsAdmin,
+  type ImportEntry,
+  type ImportErrorCode,
+  type ImportProblem,
+  type ImportResult,
+  isArgon2idHash,
+  type UserDetails,
 } from "./admin.js";
-export { ADMIN_MAX_BODY, ADMIN_USERS_PATH, adminRoutes } from "./admin-http.js";
+export {
+  ADMIN_IMPORT_MAX_BODY,
+  ADMIN_IMPORT_PATH,
+  ADMIN_MAX_BODY,
+  ADMIN_USERS_PATH,
+  adminRoutes,
+} from "./admin-http.js";
 export {
   type AuthenticateDeps,
   type AuthOutcome,

@@ -26,7 +26,7 @@ import {
   TlvWriter,
   typeName,
 } from "@impp/protocol";
-import type { Logger, RepeatLimiter } from "@impp/telemetry";
+import type { Logger, RepeatLimiter, Span } from "@impp/telemetry";
 import type { EdgeCounters } from "./counters.js";
 import type { DeliveryTarget } from "./delivery.js";
 import type { AccountBuckets, Turns, TurnTaker } from "./fairness.js";
@@ -43,7 +43,7 @@ import {
   type SessionView,
   versionReply,
 } from "./session-state.js";
-import { CloseReason, type Sweepable } from "./sweeper.js";
+import { CloseReason, closeReasonLabel, type Sweepable } from "./sweeper.js";
 
 /**
  * Requests a connection may have queued or in flight. At the limit the edge stops reading the
@@ -100,6 +100,11 @@ export interface ConnectionHost {
   /** Info lines clients can provoke at will (service errors), capped per kind. */
   readonly limited: RepeatLimiter;
   readonly counters: EdgeCounters;
+  /**
+   * The connection's impp.session span, started as it is accepted and ended when it closes: a root,
+   * always sampled when spans are exported (non-recording, but with ids for the logs, when not).
+   */
+  startSession(conn: Connection, tlsFirst: boolean): Span;
   /** The connection now has a device: index it for deliveries. */
   bound(conn: Connection): void;
   /** The connection's device went (CLEAR_DEVICE) while the connection stays. */
@@ -107,7 +112,7 @@ export interface ConnectionHost {
   /** Called exactly once per connection, whatever closed it. */
   closed(conn: Connection, reason: CloseReason): void;
   /** A device was bound for a connection that had already closed: presence must forget it. */
-  orphanDevice(account: string, device: string, connId: string, reason: CloseReason): void;
+  orphanDevice(account: string, device: string, connId: string, reason: CloseReason, traceId?: string): void;
 }
 
 interface Pending extends FifoItem, FrameHeader {
@@ -136,6 +141,8 @@ function addressOf(socket: net.Socket): string {
 export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoOwner<Pending>, TurnTaker {
   readonly id: string;
   readonly remoteAddress: string;
+  /** impp.session: its trace id is in every log line of this connection; request spans link to it. */
+  readonly session: Span;
   phase: Phase;
   featuresDone = false;
   authStarted = false;
@@ -192,6 +199,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
     this.lastActivity = Date.now();
     this.fifo = new FamilyFifo<Pending>(this);
     this.bucket = new WorkBucket(host.connectionWorkRate, 4 * host.maxBlockSize, this.lastActivity);
+    this.session = host.startSession(this, tlsFirst);
     raw.setNoDelay(true);
     (raw as Owned)[OWNER] = this;
     raw.on("error", Connection.socketError);
@@ -222,6 +230,11 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
     return this.phase >= Phase.LOGGED_IN
       ? this.host.maxBlockSize
       : Math.min(this.host.preLoginMaxBlock, this.host.maxBlockSize);
+  }
+
+  /** The session's trace id, for log lines (`trace_id`, as the logger's span mixin writes it). */
+  get traceId(): string {
+    return this.session.spanContext().traceId;
   }
 
   get isClosed(): boolean {
@@ -387,6 +400,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
     }
     this.versionDone = true;
     if (r.kind === "ignore") return;
+    this.session.addEvent("version", { "impp.version": version, "impp.accepted": r.kind !== "reject" });
     this.write(encodeVersion(r.reply));
     if (r.kind === "reject") this.closeAfterFlush(CloseReason.PROTOCOL_ERROR);
   }
@@ -578,6 +592,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
         device: this.device,
         capabilities: this.capabilities,
         remoteAddress: this.remoteAddress,
+        session: this.session,
       })
       .then((out) => {
         if (out.ok) {
@@ -589,6 +604,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
           `service-unavailable:${familyName(item.family)}:${out.reason}`,
           {
             conn: this.id,
+            trace_id: this.traceId,
             account: this.account || undefined,
             remoteAddress: this.remoteAddress,
             family: familyName(item.family),
@@ -612,14 +628,15 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
       // The service bound a device for a connection that is already gone: nobody else will say so.
       if ((a & ReplyAction.SET_DEVICE) !== 0 && reply.device !== undefined) {
         const account = reply.account ?? this.account;
-        if (account !== "") this.host.orphanDevice(account, reply.device, this.id, this.closeReason);
+        if (account !== "")
+          this.host.orphanDevice(account, reply.device, this.id, this.closeReason, this.traceId);
       }
       return;
     }
     const frames = reply.frames.length === 0 ? undefined : OutFrames.parse(reply.frames);
     if (frames instanceof FramesError) {
       this.host.logger.warn(
-        { conn: this.id, family: item.family, err: frames.message },
+        { conn: this.id, trace_id: this.traceId, family: item.family, err: frames.message },
         "service sent bad frames",
       );
       this.sendError(
@@ -645,6 +662,8 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
         if (this.decoder !== null) this.decoder.maxBlockSize = this.host.maxBlockSize;
         this.updatePreLoginMemory();
       }
+      this.session.setAttribute("impp.account", reply.account);
+      this.session.addEvent("authenticated");
     }
     if ((a & ReplyAction.CLEAR_DEVICE) !== 0 && this.phase === Phase.BOUND) {
       this.host.unbound(this);
@@ -652,6 +671,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
       this.capabilities = NO_CAPABILITIES;
       this.phase = Phase.LOGGED_IN;
       this.fifo.setConcurrent(false);
+      this.session.addEvent("unbound");
     }
     if ((a & ReplyAction.SET_CAPABILITIES) !== 0 && reply.capabilities !== undefined) {
       this.capabilities = reply.capabilities;
@@ -662,6 +682,8 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
       this.phase = Phase.BOUND;
       this.host.bound(this);
       this.fifo.setConcurrent(true);
+      this.session.setAttribute("impp.device", reply.device);
+      this.session.addEvent("bound");
     }
     if ((a & ReplyAction.CLOSE_AFTER) !== 0) this.closeAfterFlush(CloseReason.SERVER_CLOSE);
   }
@@ -684,6 +706,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
         `service-error:${familyName(family)}:${error}`,
         {
           conn: this.id,
+          trace_id: this.traceId,
           account: this.account || undefined,
           remoteAddress: this.remoteAddress,
           family: familyName(family),
@@ -848,6 +871,8 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
       else this.setDeadline(this.host.versionTimeoutMs, CloseReason.PRELOGIN_TIMEOUT);
     } else this.deadline = 0;
     this.upgrading = false;
+    if (this.session.isRecording())
+      this.session.addEvent("tls", { "tls.protocol": (this.socket as tls.TLSSocket).getProtocol() ?? "" });
     // Input is only read while not upgrading: anything that came in before this event waits in the decoder.
     if (this.decoder === null || this.decoder.buffered === 0) return;
     try {
@@ -934,13 +959,13 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
   }
 
   private onError(e: Error): void {
-    this.host.logger.debug({ conn: this.id, err: e.message }, "socket error");
+    this.host.logger.debug({ conn: this.id, trace_id: this.traceId, err: e.message }, "socket error");
     this.close(CloseReason.SOCKET_ERROR);
   }
 
   /** FifoOwner, and every socket handler's catch: a bug of ours closes this connection only. */
   queueFailed(e: unknown): void {
-    this.host.logger.error({ conn: this.id, err: e }, "connection handler failed");
+    this.host.logger.error({ conn: this.id, trace_id: this.traceId, err: e }, "connection handler failed");
     this.close(CloseReason.INTERNAL_ERROR);
   }
 
@@ -962,5 +987,7 @@ export class Connection implements Sweepable, DeliveryTarget, SessionView, FifoO
     this.untaken = null;
     if (untaken !== null) for (const settle of untaken) settle(false);
     this.host.closed(this, reason);
+    this.session.setAttribute("impp.close_reason", closeReasonLabel(reason));
+    this.session.end();
   }
 }

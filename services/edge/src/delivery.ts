@@ -25,8 +25,13 @@ export interface DeliveryTarget {
   cutOff?(): void;
 }
 
+/** What delivery reads of the index: an account's connections. */
+export interface TargetLookup<C> {
+  get(account: string): readonly C[] | undefined;
+}
+
 /** Bound connections by account: a delivery touches only its account's connections, never a scan of all. */
-export class AccountIndex<C> {
+export class AccountIndex<C> implements TargetLookup<C> {
   private readonly byAccount = new Map<string, C[]>();
 
   add(account: string, c: C): void {
@@ -77,7 +82,7 @@ export type DeliveryOutcome =
  */
 export function deliver(
   env: DeliveryEnvelope,
-  index: AccountIndex<DeliveryTarget>,
+  index: TargetLookup<DeliveryTarget>,
   flushTimeoutMs = 1000,
 ): DeliveryOutcome | Promise<DeliveryOutcome> {
   const frames = OutFrames.parse(env.frames);
@@ -120,7 +125,7 @@ function deliverToAccount(
   account: string,
   filter: number,
   frames: OutFrames,
-  index: AccountIndex<DeliveryTarget>,
+  index: TargetLookup<DeliveryTarget>,
   tally: Tally,
 ): void {
   const conns = index.get(account);
@@ -147,7 +152,7 @@ function deliverToAccount(
  */
 export function handleDeliveryMessage(
   msg: BusMessage,
-  index: AccountIndex<DeliveryTarget>,
+  index: TargetLookup<DeliveryTarget>,
   onBad: (reason: string) => void,
   flushTimeoutMs?: number,
 ): number | Promise<number> {

@@ -23,6 +23,7 @@ import {
   TlvWriter,
 } from "@impp/protocol";
 import { errorCode, featuresBlock, frameBytes, TestClient, tlvs } from "@impp/test-kit";
+import { readyConnectionLimit } from "./edge.js";
 import { CloseReason } from "./sweeper.js";
 import { fakeAuth, fakeDevice, type Stack, startStack, watchDeviceGone } from "./test-support.js";
 
@@ -80,6 +81,38 @@ describe("connection limit", () => {
       a.close();
       d.close();
     });
+  });
+});
+
+describe("readiness near the connection limit", () => {
+  test("at IMPP_READY_MAX_CONNECTIONS_PERCENT of maxConnections the edge is not ready, yet serves and accepts", async () => {
+    // 10 × 50 % = 5: ready with 4 connections, not with 5; still accepting up to 10.
+    await withStack({ limits: { maxConnections: 10, readyMaxConnectionsPercent: 50 } }, async (s) => {
+      const clients: TestClient[] = [];
+      for (let i = 0; i < 4; i++) clients.push(await TestClient.open(s.edge.ports.plain));
+      assert.equal(s.edge.connectionCount, 4);
+      assert.equal(s.edge.ready(), true);
+      clients.push(await TestClient.open(s.edge.ports.plain));
+      assert.equal(s.edge.connectionCount, 5);
+      assert.equal(s.edge.ready(), false);
+      // Not ready is not full: a client that still comes (a stale balancer entry) is served.
+      const late = await TestClient.bound(s.edge.ports.plain, "late", "l");
+      await late.ping();
+      assert.equal(s.edge.ready(), false);
+      late.close();
+      await late.closed;
+      clients.pop()!.close();
+      while (s.edge.connectionCount > 4) await new Promise((r) => setImmediate(r));
+      assert.equal(s.edge.ready(), true, "ready again once below the threshold");
+      for (const c of clients) c.close();
+    });
+  });
+
+  test("the threshold: percent of the limit rounded down, never below one connection", async () => {
+    assert.equal(readyConnectionLimit(100_000, 90), 90_000);
+    assert.equal(readyConnectionLimit(10, 95), 9);
+    assert.equal(readyConnectionLimit(10, 100), 10);
+    assert.equal(readyConnectionLimit(1, 50), 1);
   });
 });
 

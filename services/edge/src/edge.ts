@@ -6,10 +6,17 @@ import { type Bus, encodeDeliveryAck, type Subscription, subjects } from "@impp/
 import type { Config } from "@impp/config";
 import { deliveryTimeout, publishEvent } from "@impp/service-kit";
 import type { SessionStore } from "@impp/sessions";
-import { extractContext, RepeatLimiter, SpanKind, type Telemetry } from "@impp/telemetry";
+import {
+  extractContext,
+  RepeatLimiter,
+  SESSION_SPAN,
+  type Span,
+  SpanKind,
+  type Telemetry,
+} from "@impp/telemetry";
 import { Connection, type ConnectionHost, PRELOGIN_BASE_COST } from "./connection.js";
 import { EdgeCounters } from "./counters.js";
-import { AccountIndex, type DeliveryTarget, handleDeliveryMessage } from "./delivery.js";
+import { AccountIndex, type DeliveryTarget, handleDeliveryMessage, type TargetLookup } from "./delivery.js";
 import { drainNotice, graceWait } from "./drain.js";
 import { deviceGoneEvent } from "./events.js";
 import { AccountBuckets, Turns } from "./fairness.js";
@@ -20,6 +27,28 @@ import { Router } from "./router.js";
 import { CloseReason, Sweeper, sweepIntervalMs } from "./sweeper.js";
 
 const PROBE_ACK = encodeDeliveryAck({ delivered: 0 });
+/** A session is its own trace: never the child of whatever context was active at accept. */
+const ROOT = extractContext(undefined);
+
+/**
+ * The connection count at which an edge stops being ready (IMPP_READY_MAX_CONNECTIONS_PERCENT of
+ * IMPP_MAX_CONNECTIONS, at least 1): above it /readyz answers 503, so the load balancer sends new
+ * connections elsewhere while this edge keeps serving the ones it has.
+ */
+export function readyConnectionLimit(maxConnections: number, percent: number): number {
+  return Math.max(1, Math.floor((maxConnections * percent) / 100));
+}
+
+/** The delivery span links to the impp.session of every connection the delivery looked at. */
+function linkingLookup(index: AccountIndex<Connection>, span: Span): TargetLookup<DeliveryTarget> {
+  return {
+    get(account) {
+      const conns = index.get(account);
+      if (conns !== undefined) for (const c of conns) span.addLink({ context: c.session.spanContext() });
+      return conns;
+    },
+  };
+}
 
 export interface EdgeDeps {
   config: Config;
@@ -36,7 +65,7 @@ export interface EdgeHandle {
   readonly connectionCount: number;
   /** Requests queued or in flight over all connections (diagnostics; walks every connection). */
   queuedRequests(): number;
-  /** False while draining or stopped (for /readyz). */
+  /** False while draining or stopped, or at IMPP_READY_MAX_CONNECTIONS_PERCENT of the limit (for /readyz). */
   ready(): boolean;
   /** SIGTERM path: stop accepting, tell bound clients to go elsewhere, close the rest after config.limits.drainGraceMs. */
   drain(): Promise<void>;
@@ -50,6 +79,7 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
   const limits = config.limits;
   const logger = telemetry.logger.child({ component: "edge", edge: edgeId });
   const counters = new EdgeCounters(telemetry.metrics, edgeId);
+  telemetry.metrics.connectionsLimit.set({ edge: edgeId }, limits.maxConnections);
   const limited = new RepeatLimiter(logger, { perWindow: config.logRepeatsPerMinute });
   // Checked once: above trace, no connection builds anything for the frame log.
   const frameLog = createFrameLog(logger, { bodies: config.logBodies, maxBlockSize: limits.maxBlockSize });
@@ -66,12 +96,22 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
   // holding most of a block before TLS pinned 750 MB). Past the budget, new connections are refused.
   let preLoginBytes = 0;
   const preLoginGauge = telemetry.metrics.preLoginMemory.labels(edgeId);
+  const readyLimit = readyConnectionLimit(limits.maxConnections, limits.readyMaxConnectionsPercent);
 
-  const publishGone = (account: string, device: string, connId: string, reason: CloseReason): void => {
+  const publishGone = (
+    account: string,
+    device: string,
+    connId: string,
+    reason: CloseReason,
+    traceId?: string,
+  ): void => {
     try {
       publishEvent(bus, deviceGoneEvent, { account, device, connId, edgeId, reason });
     } catch (e) {
-      logger.warn({ err: (e as Error).message, account, device }, "could not publish device-gone");
+      logger.warn(
+        { err: (e as Error).message, conn: connId, trace_id: traceId, account, device },
+        "could not publish device-gone",
+      );
     }
   };
 
@@ -105,6 +145,21 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
     frameLog,
     limited,
     counters,
+    startSession(conn, tlsFirst) {
+      return telemetry.tracer.startSpan(
+        SESSION_SPAN,
+        {
+          kind: SpanKind.SERVER,
+          attributes: {
+            "impp.conn": conn.id,
+            "impp.edge": edgeId,
+            "client.address": conn.remoteAddress,
+            "impp.tls_first": tlsFirst,
+          },
+        },
+        ROOT,
+      );
+    },
     bound(conn) {
       index.add(conn.account, conn);
     },
@@ -116,7 +171,7 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
       counters.closed(reason);
       if (conn.device !== "") {
         index.remove(conn.account, conn);
-        publishGone(conn.account, conn.device, conn.id, reason);
+        publishGone(conn.account, conn.device, conn.id, reason, conn.traceId);
       }
       drainWaiter?.notify();
     },
@@ -171,7 +226,8 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
     );
     const delivered = handleDeliveryMessage(
       msg,
-      index as AccountIndex<DeliveryTarget>,
+      // Links only when the span records: an unsampled delivery builds nothing per connection.
+      span.isRecording() ? linkingLookup(index, span) : (index as AccountIndex<DeliveryTarget>),
       (reason) => {
         logger.warn({ reason }, "bad delivery");
       },
@@ -264,7 +320,8 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
       for (const c of connections) n += c.queued;
       return n;
     },
-    ready: () => !draining && !stopped,
+    // Not ready near the connection limit: new connections go to other edges (the HPA adds some).
+    ready: () => !draining && !stopped && connections.size < readyLimit,
     drain() {
       draining$ ??= (async () => {
         draining = true;

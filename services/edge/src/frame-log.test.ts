@@ -5,7 +5,13 @@ import { Family, Flags, ImTlv, ImType, StreamTlv, StreamType, TlvWriter } from "
 import pino from "pino";
 import { createFrameLog } from "./frame-log.js";
 
-const conn = { id: "c1", account: "alice", device: "desk", remoteAddress: "10.0.0.9" };
+const conn = {
+  id: "c1",
+  account: "alice",
+  device: "desk",
+  remoteAddress: "10.0.0.9",
+  traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+};
 
 function logger(level: string) {
   const lines: Array<Record<string, unknown>> = [];

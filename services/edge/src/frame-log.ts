@@ -27,6 +27,8 @@ export interface FrameLogConn {
   readonly account: string;
   readonly device: string;
   readonly remoteAddress: string;
+  /** The connection's impp.session trace id. */
+  readonly traceId: string;
 }
 
 export interface FrameLog {
@@ -74,6 +76,7 @@ export function createFrameLog(
     logger.trace(
       {
         conn: conn.id,
+        trace_id: conn.traceId,
         account: conn.account || undefined,
         device: conn.device || undefined,
         remoteAddress: conn.remoteAddress,

@@ -14,14 +14,16 @@ import {
   extractContext,
   injectContext,
   type Metrics,
+  type Span,
   SpanStatusCode,
   type Tracer,
-  withSpan,
+  withLinkedSpan,
 } from "@impp/telemetry";
 
 /**
- * Each client request starts its own trace. Explicitly the root context: the ambient async context
- * (a promise chain of the connection's previous request) must not make one request a child of another.
+ * Each client request starts its own trace (sampled by IMPP_TRACE_MESSAGE_RATIO), linked to its
+ * connection's impp.session span. Explicitly the root context: the ambient async context (a
+ * promise chain of the connection's previous request) must not make one request a child of another.
  */
 const ROOT = extractContext(undefined);
 
@@ -37,6 +39,8 @@ export interface RouteRequest {
   readonly device: string;
   readonly capabilities: readonly number[];
   readonly remoteAddress: string;
+  /** The connection's impp.session span: linked from the request's span when it records. */
+  readonly session: Span;
 }
 
 export type RouteFailure = "no_responders" | "timeout" | "bad_reply" | "bus";
@@ -60,11 +64,13 @@ export class Router {
 
   request(req: RouteRequest): Promise<RouteOutcome> {
     const fam = familyName(req.family);
-    return withSpan(
+    return withLinkedSpan(
       this.deps.tracer,
       `edge ${fam} ${typeName(req.family, req.type)}`,
       ROOT,
       { "impp.family": fam, "impp.type": req.type, "impp.sequence": req.sequence, "impp.conn": req.connId },
+      // Not recording = nothing is exported (no endpoint): no link is built per request then.
+      req.session.isRecording() ? [{ context: req.session.spanContext() }] : undefined,
       async (span) => {
         const started = performance.now();
         const out = await this.send(req);
@@ -72,7 +78,10 @@ export class Router {
           { family: fam, service: fam },
           (performance.now() - started) / 1000,
         );
-        if (!out.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: `${out.reason}: ${out.detail}` });
+        if (!out.ok) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: `${out.reason}: ${out.detail}` });
+          this.deps.metrics.busRequestFailures.inc({ family: fam, reason: out.reason });
+        }
         return out;
       },
     );

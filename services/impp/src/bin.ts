@@ -31,6 +31,10 @@ export const commands: Readonly<Record<string, CommandEntry>> = {
     summary: "the settings reference, or --check this environment",
     load: () => import("./commands/config.js"),
   },
+  chat: {
+    summary: "chat from the terminal: contacts, presence, messages",
+    load: () => import("./commands/chat.js"),
+  },
   decode: {
     summary: "decode IMPP messages from hex (readable or --json)",
     load: () => import("./commands/decode.js"),

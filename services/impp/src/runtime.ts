@@ -15,17 +15,19 @@ import {
 } from "@impp/service-kit";
 import { connectRedisSessionStore, createMemorySessionStore, type SessionStore } from "@impp/sessions";
 import { type MigrationReport, openStore, type Store } from "@impp/store";
-import { createTelemetry, type HealthServer, startHealthServer, type Telemetry } from "@impp/telemetry";
+import {
+  createTelemetry,
+  type HealthServer,
+  RepeatLimiter,
+  startHealthServer,
+  subjectLabel,
+  type Telemetry,
+} from "@impp/telemetry";
+import { ADMIN_FILE, type AdminEndpoint } from "./admin-endpoint.js";
 import { modules } from "./modules.js";
+import { userDetails } from "./user-details.js";
 
-/** Where `impp user` finds a running embedded server's local admin endpoint. */
-export const ADMIN_FILE = "admin.json";
-
-export interface AdminEndpoint {
-  url: string;
-  token: string;
-  pid: number;
-}
+export { ADMIN_FILE, type AdminEndpoint } from "./admin-endpoint.js";
 
 export interface ServerHandle {
   readonly config: Config;
@@ -91,6 +93,7 @@ export async function startServer(
     // Logs on stderr: stdout carries what the commands say to a person (serve's banner).
     logDestination: opts.logDestination ?? process.stderr,
     ...(config.otlpEndpoint ? { otlpEndpoint: config.otlpEndpoint } : {}),
+    traceMessageRatio: config.traceMessageRatio,
   });
   const log = telemetry.logger;
   for (const w of config.warnings) log.warn({ variable: w.variable }, w.problem);
@@ -108,18 +111,41 @@ export async function startServer(
     cleanup.length = 0;
   };
 
+  // Bus handler failures and Redis connection errors: counted (the dashboards' bus and Redis
+  // panels), logged at most IMPP_LOG_REPEATS_PER_MINUTE times a minute per kind (a Redis outage
+  // reports an error on every reconnect attempt).
+  const limited = new RepeatLimiter(log, { perWindow: config.logRepeatsPerMinute });
+  cleanup.push(async () => limited.close());
+  const onHandlerError = (err: unknown, subject: string) => {
+    const label = subjectLabel(subject);
+    telemetry.metrics.busHandlerErrors.inc({ subject: label });
+    limited.log("error", `bus-handler:${label}`, { err, subject }, "bus message handler failed");
+  };
+  const onRedisError = (err: Error) => {
+    telemetry.metrics.redisErrors.inc();
+    limited.log("warn", "redis-error", { err: err.message }, "Redis connection error");
+  };
+
   try {
     const bus = config.natsUrl
       ? await connectNatsBus({
           url: config.natsUrl,
           name: config.edgeId,
+          onHandlerError,
+          ...(config.natsAuth ? { auth: config.natsAuth } : {}),
+          ...(config.natsCaFile ? { tls: { caFile: config.natsCaFile } } : {}),
           ...(config.natsPrefix ? { subjectPrefix: config.natsPrefix } : {}),
         })
-      : createMemoryBus();
+      : createMemoryBus({ onHandlerError });
     cleanup.push(() => bus.close());
 
     const sessions = config.redisUrl
-      ? await connectRedisSessionStore({ url: config.redisUrl, keyPrefix: config.redisPrefix })
+      ? await connectRedisSessionStore({
+          url: config.redisUrl,
+          keyPrefix: config.redisPrefix,
+          onError: onRedisError,
+          ...(config.redisCaFile ? { tlsCaFile: config.redisCaFile } : {}),
+        })
       : createMemorySessionStore();
     cleanup.push(() => sessions.close());
 
@@ -182,7 +208,13 @@ export async function startServer(
         host: "127.0.0.1",
         registry: telemetry.metrics.registry,
         ready: () => true,
-        routes: adminRoutes(createAccountsAdmin(store, { domain: config.domain }), token),
+        routes: adminRoutes(
+          {
+            ...createAccountsAdmin(store, { domain: config.domain }),
+            show: (name) => userDetails(store!, sessions, name, config.domain),
+          },
+          token,
+        ),
       });
       admin = { url: `http://127.0.0.1:${server.port}`, token, pid: process.pid };
       const file = path.join(config.dataDir, ADMIN_FILE);

@@ -26,11 +26,12 @@ export const messagingModule = defineModule<MessagingDeps>({
     "IMPP_OFFLINE_MAX_MESSAGES",
     "IMPP_OFFLINE_MAX_BYTES",
     "IMPP_OFFLINE_RETENTION_DAYS",
+    "IMPP_OFFLINE_MAX_BATCH",
   ],
   families: [{ family: Family.IM, routes: imRoutes }],
   async start(ctx) {
     const repo = createOfflineRepository(ctx.store!);
-    const offline = createOffline(repo, ctx.config.offline);
+    const offline = createOffline(repo, ctx.config.offline, { maxBatch: ctx.config.offline.maxBatch });
     const log = ctx.telemetry.logger.child({ component: "offline" });
     // Retention (off by default): hourly, and once at start.
     const days = ctx.config.offline.retentionDays;

@@ -10,6 +10,7 @@ import { befriend } from "@impp/roster/testing";
 import { errorCode, type FakeEdge, fakeEdge, handlerFor, only, testConfig } from "@impp/service-kit/testing";
 import { createMemorySessionStore, type SessionStore } from "@impp/sessions";
 import { openStore, type Store } from "@impp/store";
+import { createMetrics, createTelemetry, Registry } from "@impp/telemetry";
 import { messagingModule } from "./module.js";
 import { createOffline } from "./offline.js";
 import { createOfflineRepository, offlineMigrations } from "./offline-store.js";
@@ -329,6 +330,28 @@ describe("offline messages through the IM handlers", () => {
       "the stored copy's TIMESTAMP",
     );
     assert.equal(tuples(only((await get(arthur)).frames).block).list.length, 1);
+  });
+
+  test("the offline metrics: a stored message counts once (a resend does not), a DELETE counts what it removed", async () => {
+    const telemetry = createTelemetry({
+      serviceName: "offline-metrics-test",
+      logLevel: "silent",
+      metrics: createMetrics(new Registry(), { processMetrics: false }),
+    });
+    deps = { ...deps, telemetry };
+    const value = async (name: string) =>
+      (await telemetry.metrics.registry.getSingleMetric(name)!.get()).values[0]?.value ?? 0;
+    const arthur = await user("arthur");
+    const id = Buffer.from("count-me");
+    await send(arthur, "one", { id });
+    await send(arthur, "one", { id });
+    clock += 5;
+    const second = await send(arthur, "two");
+    assert.equal(await value("impp_offline_stored_total"), 2);
+    assert.equal(await value("impp_offline_delivered_total"), 0);
+    await del(arthur, parse(only(second.frames).block).u64number(ImTlv.TIMESTAMP) as number);
+    assert.equal(await value("impp_offline_delivered_total"), 2);
+    await telemetry.shutdown();
   });
 
   test("a long message in several chunks with one MESSAGE_ID is stored and returned as those chunks", async () => {

@@ -171,7 +171,13 @@ async function offlineDelete(
   const env = req.envelope;
   const offline = deps.offline;
   if (offline === undefined) return errorReply(env, GlobalError.SERVICE_UNAVAILABLE);
-  await offline.repo.delete(env.account, env.capabilities.filter(isStorable), req.fields.timestamp);
+  const deleted = await offline.repo.delete(
+    env.account,
+    env.capabilities.filter(isStorable),
+    req.fields.timestamp,
+  );
+  // The client deletes what it has received: those stored messages reached their recipient.
+  if (deleted > 0) deps.telemetry?.metrics.offlineDelivered.inc(deleted);
   return { actions: 0, frames: responseFrame(env, new TlvWriter(0)) };
 }
 

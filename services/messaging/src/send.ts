@@ -140,6 +140,7 @@ async function storeOffline(
   const out = await offline.store(msg);
   if (out.ok) {
     deps.telemetry?.metrics.deliveries.inc({ result: out.duplicate ? "stored_duplicate" : "stored" });
+    if (!out.duplicate) deps.telemetry?.metrics.offlineStored.inc();
     return { timestamp: out.timestamp, stored: true };
   }
   deps.telemetry?.metrics.deliveries.inc({ result: `offline_${out.reason}` });

@@ -103,7 +103,7 @@ Arguments: dict "env" VAR "backend" .Values.backends.X "path" "backends.X".
   value: {{ .Values.config.domain | quote }}
 - name: IMPP_LOG_LEVEL
   value: {{ .Values.config.logLevel | quote }}
-{{- with .Values.config.otlpEndpoint }}
+{{- with include "impp.otlpEndpoint" . }}
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
   value: {{ . | quote }}
 {{- end }}
@@ -251,4 +251,34 @@ auth,roster,presence,messaging,avatar,groupchat
 {{- fail (printf "services.roles: unknown role %q (%s; edges have their own Deployment)" . (join ", " $backend)) -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+
+{{/* Where traces go: config.otlpEndpoint, else the chart's Jaeger when it is on, else "" (none). */}}
+{{- define "impp.otlpEndpoint" -}}
+{{- if .Values.config.otlpEndpoint -}}
+{{- .Values.config.otlpEndpoint -}}
+{{- else if .Values.jaeger.enabled -}}
+{{- printf "http://%s-jaeger:4318" (include "impp.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+How the edges scale on connections: "" (CPU only), "prometheusAdapter" or "keda". Fails when
+the target cannot be reached: edges stop being ready (IMPP_READY_MAX_CONNECTIONS_PERCENT of
+IMPP_MAX_CONNECTIONS) before the average gets there, so the autoscaler would never see it.
+*/}}
+{{- define "impp.edgeScaler" -}}
+{{- $conn := .Values.edge.autoscaling.connections -}}
+{{- if and .Values.edge.autoscaling.enabled $conn.enabled -}}
+{{- $ready := div (mul (int64 .Values.edge.maxConnections) (int64 .Values.edge.readyMaxConnectionsPercent)) 100 -}}
+{{- if ge (int64 $conn.targetPerPod) $ready -}}
+{{- fail (printf "edge.autoscaling.connections.targetPerPod (%d) must be below the readiness gate, %d%% of edge.maxConnections = %d" (int64 $conn.targetPerPod) (int64 .Values.edge.readyMaxConnectionsPercent) $ready) -}}
+{{- end -}}
+{{- $conn.provider -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The average open connections per edge the autoscaler aims for. */}}
+{{- define "impp.edgeConnectionsTarget" -}}
+{{- .Values.edge.autoscaling.connections.targetPerPod | int64 -}}
 {{- end -}}

@@ -9,14 +9,19 @@
 //     status; time until the last watcher has the UPDATE, and server CPU per change
 //   - a login storm: IMPP_BENCH_STORM (1000) users with 100 contacts each (seeded) log in and send
 //     PRESENCE GET: logins/s and presence indications/s delivered.
+//   - offline messages: IMPP_BENCH_PAIRS senders to as many offline recipients (contacts, seeded):
+//     messages/s stored, server CPU and (distributed) Postgres CPU per stored message; then
+//     OFFLINE_MESSAGES_GET + DELETE for a user with IMPP_BENCH_HOARD (10000) stored messages.
+//     Once per IMPP_BENCH_OFFLINE_BATCH value (256,1: group commit on, then off), each on a
+//     fresh server.
 // Settings: IMPP_BENCH_MODES (embedded,distributed), IMPP_BENCH_CONNECTIONS (1000,10000),
 // IMPP_BENCH_PAIRS (500), IMPP_BENCH_SECONDS (10), IMPP_BENCH_WINDOW (per-sender messages in flight, 4),
-// IMPP_BENCH_PARTS (connections,im,presence,storm).
+// IMPP_BENCH_PARTS (connections,im,presence,storm,offline).
 // IMPP_BENCH_GROUPS=1 runs, instead of the above, the group-chat and avatar figures: a group of
 // IMPP_BENCH_GROUP_SIZE (200) members online across the edges — group messages/s and p50/p99 time
 // until the last member has a message — and avatar GETs/s from 500 clients for 50 distinct avatars.
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { hashPassword } from "@impp/auth";
 import { befriend, connectAndLogin, type ImppClient, type ResponseFrame } from "@impp/client";
 import {
@@ -31,6 +36,7 @@ import {
   PresenceTlv,
   PresenceType,
   Status,
+  TlvWriter,
 } from "@impp/protocol";
 import type { Store } from "@impp/store";
 import { sql } from "kysely";
@@ -43,8 +49,10 @@ const PAIRS = Number(env.IMPP_BENCH_PAIRS ?? 500);
 const SECONDS = Number(env.IMPP_BENCH_SECONDS ?? 10);
 const WINDOW = Number(env.IMPP_BENCH_WINDOW ?? 4);
 const PARTS = new Set(
-  (env.IMPP_BENCH_PARTS ?? "connections,im,presence,storm").split(",").map((s) => s.trim()),
+  (env.IMPP_BENCH_PARTS ?? "connections,im,presence,storm,offline").split(",").map((s) => s.trim()),
 );
+const HOARD = Number(env.IMPP_BENCH_HOARD ?? 10_000);
+const OFFLINE_BATCHES = (env.IMPP_BENCH_OFFLINE_BATCH ?? "256,1").split(",").map((s) => s.trim());
 const WATCHERS = Number(env.IMPP_BENCH_WATCHERS ?? 1000);
 const STORM = Number(env.IMPP_BENCH_STORM ?? 1000);
 const STORM_CONTACTS = 100;
@@ -442,6 +450,177 @@ async function imRun(
   );
 }
 
+/**
+ * CPU seconds of PostgreSQL server processes (cmdline "postgres: …", as Postgres retitles them):
+ * all of them (the machine's shared server: its WAL writer and checkpointer, and other users'
+ * backends too) and those serving `database`. Backends that exit meanwhile drop out of the sum:
+ * the pools keep theirs open for the run.
+ */
+function postgresCpu(database: string | undefined): { all: number; ours: number } {
+  let all = 0;
+  let ours = 0;
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8");
+      if (!cmd.startsWith("postgres:")) continue;
+      const cpu = procStat(Number(d)).cpu;
+      all += cpu;
+      if (database !== undefined && cmd.includes(` ${database} `)) ours += cpu;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return { all, ours };
+}
+
+/** OFFLINE senders→recipients pairs (contacts both ways) and one user with HOARD stored messages. */
+async function seedOffline(store: Store, hash: string): Promise<void> {
+  const db = store.db;
+  const senders = Array.from({ length: PAIRS }, (_, i) => `osend${i}`);
+  const recipients = Array.from({ length: PAIRS }, (_, i) => `orecv${i}`);
+  const names = [...senders, ...recipients, "ohoard", "ofriend"];
+  await sql`INSERT INTO accounts (name, password_hash) SELECT unnest(${names}::text[]), ${hash}`.execute(db);
+  const owners = [...senders, ...recipients];
+  const others = [...recipients, ...senders];
+  for (const table of ["roster_contacts", "roster_approvals"] as const) {
+    const other = table === "roster_contacts" ? "contact" : "watcher";
+    await sql`INSERT INTO ${sql.table(table)} (owner, ${sql.ref(other)}) SELECT unnest(${owners}::text[]), unnest(${others}::text[]) ON CONFLICT DO NOTHING`.execute(
+      db,
+    );
+  }
+  // HOARD messages of 64 bytes for ohoard (from ofriend), with the ledger row that goes with them.
+  const t0 = Date.now() - HOARD;
+  await sql`
+    INSERT INTO offline_messages (recipient, ts, sender, capability, message_id, message_size, chunk)
+    SELECT 'ohoard', ${t0}::bigint + g, 'ofriend', 1, int4send(g), 64, convert_to(repeat('a', 64), 'UTF8')
+    FROM generate_series(1, ${HOARD}::int) AS g`.execute(db);
+  await sql`
+    INSERT INTO offline_quota (recipient, last_ts, messages, bytes)
+    VALUES ('ohoard', ${t0 + HOARD}::bigint, ${HOARD}, ${HOARD * 64}::bigint)`.execute(db);
+}
+
+/**
+ * Offline messages on a fresh server with IMPP_OFFLINE_MAX_BATCH = batch: PAIRS senders each write
+ * to their own recipient, who never connects (every message is stored before its ok), WINDOW in
+ * flight per sender for SECONDS; then GET + DELETE of HOARD stored messages, paged by the block limit.
+ */
+async function offlineBench(mode: ClusterMode, batch: string): Promise<void> {
+  const where = mode === "distributed" ? "distributed" : "embedded";
+  line(`\n== offline messages, ${where}, IMPP_OFFLINE_MAX_BATCH=${batch} ==`);
+  progress("starting the server…");
+  const hash = await hashPassword(PASSWORD);
+  const cluster = await startCluster({
+    mode,
+    env: { ...SERVER_ENV, IMPP_OFFLINE_MAX_BATCH: batch },
+    ...(mode === "distributed" ? { edges: 2 } : {}),
+    seed: (store: Store) => seedOffline(store, hash),
+  });
+  const clients: ImppClient[] = [];
+  try {
+    const connect = (i: number, name: string) => {
+      const edge = cluster.edges[i % cluster.edges.length]!;
+      return connectAndLogin({
+        host: edge.host,
+        port: edge.port,
+        rejectUnauthorized: false,
+        timeoutMs: 60_000,
+        name,
+        password: PASSWORD,
+      });
+    };
+    const senders = await pool(PAIRS, CONCURRENCY, (i) => connect(i, `osend${i}`), "connecting senders");
+    clients.push(...senders);
+    for (const c of senders) c.drainIndications();
+    // Warm up (JIT, the pools' connections), then measure.
+    await Promise.all(senders.slice(0, 50).map((c, i) => c.sendIm(`orecv${i}`, "warm")));
+    await sleep(1000);
+
+    let stored = 0;
+    let refused = 0;
+    const before = sumStat(cluster.pids());
+    const pg0 = postgresCpu(cluster.databaseName);
+    const t0 = performance.now();
+    const deadline = t0 + SECONDS * 1000;
+    const ticker = setInterval(() => progress(`offline: ${stored} stored`), 500);
+    const payload = Buffer.alloc(64, 0x61);
+    await Promise.all(
+      senders.map(async (s, i) => {
+        const lane = async () => {
+          while (performance.now() < deadline) {
+            const r = await s.sendIm(`orecv${i}`, "", { chunk: payload });
+            if (r.isError) refused++;
+            else stored++;
+          }
+        };
+        await Promise.all(Array.from({ length: WINDOW }, lane));
+      }),
+    );
+    const elapsed = (performance.now() - t0) / 1000;
+    clearInterval(ticker);
+    const cpu = sumStat(cluster.pids()).cpu - before.cpu;
+    const pg1 = postgresCpu(cluster.databaseName);
+    progress("");
+    line(
+      `stored: ${PAIRS} senders × ${WINDOW} in flight to ${PAIRS} offline recipients for ${elapsed.toFixed(1)} s: ` +
+        `${(stored / elapsed).toFixed(0)} messages/s stored (ok after commit)` +
+        (refused > 0 ? `, ${refused} refused` : "") +
+        `; server CPU ${cpu.toFixed(2)} s, ${((cpu / stored) * 1e6).toFixed(0)} µs per stored message`,
+    );
+    if (mode === "distributed") {
+      const ours = pg1.ours - pg0.ours;
+      const all = pg1.all - pg0.all;
+      line(
+        `  Postgres CPU: ${ours.toFixed(2)} s in this database's backends = ${((ours / stored) * 1e6).toFixed(0)} µs per stored message; ` +
+          `all postgres processes on the machine ${all.toFixed(2)} s = ${((all / stored) * 1e6).toFixed(0)} µs per message ` +
+          `(WAL writer, checkpointer, and other users of the shared server included)`,
+      );
+    } else {
+      line("  (embedded: PGlite runs inside the server process, its CPU is in the server figure)");
+    }
+    await Promise.all(clients.splice(0).map((c) => c.close().catch(() => {})));
+
+    // GET + DELETE of HOARD stored messages, page by page (each page as big as the block limit allows).
+    const hoard = await connect(0, "ohoard");
+    clients.push(hoard);
+    let taken = 0;
+    let pages = 0;
+    const rounds: number[] = [];
+    const g0 = performance.now();
+    for (;;) {
+      const r0 = performance.now();
+      const res = await hoard.request(Family.IM, ImType.OFFLINE_MESSAGES_GET);
+      if (res.isError) throw new Error(`OFFLINE_MESSAGES_GET: ${res.errorCode}`);
+      const n = res.tlvs.all(ImTlv.OFFLINE_MESSAGE).length;
+      if (n === 0) break;
+      const newest = res.tlvs.first(ImTlv.TIMESTAMP)!;
+      const del = await hoard.request(
+        Family.IM,
+        ImType.OFFLINE_MESSAGES_DELETE,
+        new TlvWriter().bytes(ImTlv.TIMESTAMP, newest),
+      );
+      if (del.isError) throw new Error(`OFFLINE_MESSAGES_DELETE: ${del.errorCode}`);
+      rounds.push(performance.now() - r0);
+      taken += n;
+      pages++;
+      progress(`GET + DELETE: ${taken}/${HOARD}`);
+    }
+    const gsecs = (performance.now() - g0) / 1000;
+    progress("");
+    rounds.sort((a, b) => a - b);
+    line(
+      `GET + DELETE of ${taken} stored messages (${pages} pages of ≈ ${Math.round(taken / Math.max(1, pages))}): ` +
+        `${gsecs.toFixed(2)} s, ${(taken / gsecs).toFixed(0)} messages/s; per page (GET + DELETE) ` +
+        `p50 ${rounds[Math.floor(rounds.length / 2)]?.toFixed(1)} ms, max ${rounds.at(-1)?.toFixed(1)} ms`,
+    );
+  } finally {
+    progress("stopping…");
+    for (const c of clients) c.destroy();
+    await cluster.stop();
+    progress("");
+  }
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -607,7 +786,11 @@ async function groupsMode(mode: ClusterMode): Promise<void> {
 
 for (const m of MODES) {
   const mode: ClusterMode = m === "embedded" ? "embedded-process" : (m as ClusterMode);
-  if (GROUPS) await groupsMode(mode);
-  else await benchMode(mode);
+  if (GROUPS) {
+    await groupsMode(mode);
+    continue;
+  }
+  if (["connections", "im", "presence", "storm"].some((p) => PARTS.has(p))) await benchMode(mode);
+  if (PARTS.has("offline")) for (const batch of OFFLINE_BATCHES) await offlineBench(mode, batch);
 }
 process.exit(0);

@@ -22,7 +22,7 @@ interface Started {
 }
 
 /** `impp serve` on a fresh folder, up to its banner; on a port taken meanwhile, again on others. */
-async function startServe(attempt = 1): Promise<Started> {
+async function startServe(env: Record<string, string> = {}, attempt = 1): Promise<Started> {
   const dataDir = await mkdtemp(path.join(tmpdir(), "impp-serve-"));
   const port = await freePort();
   const httpPort = await freePort();
@@ -35,6 +35,7 @@ async function startServe(attempt = 1): Promise<Started> {
       IMPP_HTTP_PORT: String(httpPort),
       IMPP_DRAIN_GRACE_MS: "500",
       IMPP_LOG_LEVEL: "silent",
+      ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -57,7 +58,7 @@ async function startServe(attempt = 1): Promise<Started> {
   });
   if (up) return { child, dataDir, port, httpPort, output: () => out };
   await rm(dataDir, { recursive: true, force: true });
-  return startServe(attempt + 1);
+  return startServe(env, attempt + 1);
 }
 
 test("impp serve on a fresh folder: certificate made, banner says how to add a user, SIGTERM drains and exits 0", async () => {
@@ -83,6 +84,35 @@ test("impp serve on a fresh folder: certificate made, banner says how to add a u
     const info = await c.waitClosed(10_000);
     assert.equal(info.initiator, "server");
     assert.equal(await exited, 0);
+  } finally {
+    child.kill("SIGKILL");
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+test("impp serve: /readyz answers 503 from IMPP_READY_MAX_CONNECTIONS_PERCENT of IMPP_MAX_CONNECTIONS on, 200 again below", async () => {
+  // 4 × 50 % = 2 connections: ready with one, not with two.
+  const { child, dataDir, port, httpPort } = await startServe({
+    IMPP_MAX_CONNECTIONS: "4",
+    IMPP_READY_MAX_CONNECTIONS_PERCENT: "50",
+  });
+  const http = `http://127.0.0.1:${httpPort}`;
+  const ready = async () => (await fetch(`${http}/readyz`)).status;
+  try {
+    const a = await ImppClient.connect({ host: "127.0.0.1", port, rejectUnauthorized: false });
+    assert.equal((await a.ping()).isError, false);
+    assert.equal(await ready(), 200);
+    const b = await ImppClient.connect({ host: "127.0.0.1", port, rejectUnauthorized: false });
+    assert.equal((await b.ping()).isError, false);
+    assert.equal(await ready(), 503);
+    const metrics = await (await fetch(`${http}/metrics`)).text();
+    assert.match(metrics, /^impp_connections_limit\{[^}]*\} 4$/m);
+    assert.match(metrics, /^impp_connections\{[^}]*\} 2$/m);
+    await b.close();
+    // The server sees the close a moment after the client: wait for the outcome itself.
+    while ((await ready()) !== 200) await new Promise((r) => setTimeout(r, 20));
+    assert.equal((await a.ping()).isError, false);
+    await a.close();
   } finally {
     child.kill("SIGKILL");
     await rm(dataDir, { recursive: true, force: true });

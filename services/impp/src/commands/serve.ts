@@ -25,9 +25,10 @@ export async function serve(_args: string[], out = process.stdout, err = process
     err.write(`impp serve: could not start: ${(e as Error).message}\n`);
     return 1;
   }
-  out.write(await banner(server, config));
-
-  return await new Promise<number>((resolve) => {
+  const text = await banner(server, config);
+  // The handlers go in before the banner is out: a signal sent on seeing it (a supervisor, a test)
+  // must stop the server cleanly, not kill it with its admin endpoint file left behind.
+  const stopped = new Promise<number>((resolve) => {
     let stopping = false;
     const finish = (how: "drain" | "stop") => {
       if (stopping) {
@@ -48,6 +49,8 @@ export async function serve(_args: string[], out = process.stdout, err = process
     process.once("SIGTERM", () => finish("drain"));
     process.once("SIGINT", () => finish("stop"));
   });
+  out.write(text);
+  return await stopped;
 }
 
 async function banner(server: ServerHandle, config: Config): Promise<string> {

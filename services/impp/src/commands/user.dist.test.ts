@@ -59,3 +59,24 @@ test("impp migrate, then impp user add/list/passwd/remove on PostgreSQL", async 
   assert.equal((await cli(["remove", "zaphod"])).code, 0);
   assert.match((await cli(["list"])).stdout, /no accounts/);
 });
+
+test("impp user import and show on PostgreSQL, presence from Redis", async () => {
+  const imported = await cli(["import", "-"], "trin,tea\nford,towel\n");
+  assert.equal(imported.code, 0, imported.stderr);
+  assert.match(imported.stdout, /imported 2 accounts/);
+  const bad = await cli(["import", "-"], "trin,again\n");
+  assert.match(bad.stderr, /^line 1: account trin already exists/m);
+  const redisUrl = process.env.IMPP_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+  const saved = env;
+  env = { ...env, IMPP_REDIS_URL: redisUrl, IMPP_REDIS_PREFIX: `cli-${randomBytes(4).toString("hex")}:` };
+  try {
+    const r = await cli(["show", "trin"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^presence: offline$/m);
+    assert.match(r.stdout, /^contacts \(0\): none$/m);
+  } finally {
+    env = saved;
+  }
+  const noRedis = await cli(["show", "ford"]);
+  assert.match(noRedis.stdout, /^presence: unknown/m);
+});

@@ -105,6 +105,9 @@ describe("fairness: one account's 16 compressed connections pipelining zip-bomb 
     });
     t.diagnostic(r.line);
     assert.ok(r.answeredDuring < r.sent, "the attack was still going on while the bystander was measured");
-    assert.ok(r.ratioP50 < 50, r.line);
+    // Before slices the same measurement was ≈ 11,000× (p50 11 s against 1 ms). With slices alone
+    // it measured 4–53× on this shared 2-core machine depending on its load, so the bound only
+    // separates "served between slices" from "served after the attack": a tighter one is noise.
+    assert.ok(r.ratioP50 < 500, r.line);
   });
 });

@@ -41,7 +41,8 @@ test("an IM's spans on the sending edge, in messaging and on the delivering edge
   const { port } = collector.address() as AddressInfo;
   const cluster = await startCluster({
     mode: "embedded",
-    env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` },
+    // Every request traced (the default samples 10 % of them by trace id).
+    env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, IMPP_TRACE_MESSAGE_RATIO: "1" },
   });
   try {
     await cluster.addUser("tracer", "pw");

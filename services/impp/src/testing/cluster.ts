@@ -8,7 +8,6 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmod, mkdtemp, readdir, rm } from "node:fs/promises";
 import http from "node:http";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,6 +18,14 @@ import { openStore, type Store } from "@impp/store";
 import pg from "pg";
 import { remoteAdmin } from "../commands/user.js";
 import { migrateModules, type ServerHandle, startServer } from "../runtime.js";
+import {
+  freePort,
+  type InfraKind,
+  type InfraProcess,
+  startNats,
+  startPostgres,
+  startRedis,
+} from "./infra.js";
 
 export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "bin.js");
 
@@ -60,11 +67,22 @@ export interface ClusterOptions {
    * database — which is closed again before the servers open it.
    */
   seed?: (store: Store) => Promise<void>;
+  /**
+   * Distributed and image: run these of NATS, Redis and Postgres as the cluster's own processes
+   * (temp folders, free ports; see infra.ts) instead of using the shared ones, so that kill() and
+   * restart() can take them down. Takes precedence over natsUrl / redisUrl / adminDatabaseUrl.
+   */
+  ownInfra?: readonly InfraKind[];
   /** Image: the image to run (default: IMPP_TEST_IMAGE). */
   image?: string;
   /** Image: the docker client (default: IMPP_TEST_DOCKER, else `docker`). */
   docker?: string;
 }
+
+/** One process of a distributed cluster that a fault test can kill and restart. */
+export type ClusterPart = "services" | InfraKind | { edge: number };
+
+export const partName = (p: ClusterPart): string => (typeof p === "string" ? p : `edge ${p.edge}`);
 
 async function seedWith(opts: ClusterOptions, open: () => Promise<Store>): Promise<void> {
   if (opts.seed === undefined) return;
@@ -101,8 +119,30 @@ export interface Cluster {
    * on a new port; embedded-process: the whole server on its port and its PGlite folder).
    */
   restartEdge(index: number): Promise<EdgeEndpoint>;
-  /** SIGKILL the services process (auth, roster, presence, messaging); distributed only. */
+  /**
+   * SIGKILL the services process (auth, roster, presence, messaging); distributed only (image:
+   * every backend container).
+   */
   killServices(): Promise<void>;
+  /**
+   * SIGKILL (or another signal) one process of a distributed cluster: an edge, the services
+   * process, or the cluster's own nats-server, redis-server or postgres (ownInfra). Resolves once
+   * it is gone. Image: an edge's container, every backend container ("services"), or own infra.
+   */
+  kill(part: ClusterPart, signal?: NodeJS.Signals): Promise<void>;
+  /**
+   * Starts a killed part again with the same settings: an edge on a new port (edges[i] updated),
+   * the services process, or the own NATS/Redis/Postgres on the same port and folder (Redis comes
+   * back empty: it keeps nothing on disk). Resolves once it is up.
+   */
+  restart(part: ClusterPart): Promise<void>;
+  /** The cluster's own NATS/Redis/Postgres processes (ownInfra). */
+  readonly infra: Partial<Record<InfraKind, InfraProcess>>;
+  /**
+   * Distributed and image: the name of the cluster's fresh Postgres database (benchmarks find its
+   * backends by it).
+   */
+  readonly databaseName?: string;
   /** The in-process server (embedded mode only). */
   readonly server: ServerHandle | undefined;
   stop(): Promise<void>;
@@ -135,17 +175,7 @@ export class ClusterError extends Error {
   }
 }
 
-/** A free TCP port on 127.0.0.1 (closed again, so a child can bind it). */
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from "./infra.js";
 
 const BASE_ENV: Record<string, string> = {
   IMPP_HOST: "127.0.0.1",
@@ -208,6 +238,13 @@ async function embeddedInProcess(
     restartEdge: async () => {
       throw new ClusterError("NOT_SUPPORTED", "cannot restart the test's own process");
     },
+    kill: async () => {
+      throw new ClusterError("NOT_SUPPORTED", "cannot kill the test's own process");
+    },
+    restart: async () => {
+      throw new ClusterError("NOT_SUPPORTED", "cannot restart the test's own process");
+    },
+    infra: {},
     server,
     stop: run,
   };
@@ -237,27 +274,42 @@ async function embeddedChild(
   env.IMPP_PORT = String(port);
   cleanup.push(() => stopChild(child));
   const edges: EdgeEndpoint[] = [{ host: "127.0.0.1", port, pid: child.pid!, ...started.banner }];
+  const killEdge = async (_i: number, signal: NodeJS.Signals = "SIGKILL") => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill(signal);
+    await exited;
+  };
+  const restartEdge = async () => {
+    const again = await spawnServer(env, opts.verbose, opts.nodeArgs);
+    child = again.child;
+    edges[0] = { host: "127.0.0.1", port, pid: child.pid!, ...again.banner };
+    return edges[0]!;
+  };
+  const only = (part: ClusterPart) => {
+    if (typeof part === "string" || part.edge !== 0)
+      throw new ClusterError("NOT_SUPPORTED", `the embedded server has no separate ${partName(part)}`);
+  };
   return {
     mode: "embedded-process",
     edges,
     pids: () => [child.pid!],
     // The server holds the embedded database: go through its admin endpoint, as `impp user` does.
     addUser: async (name, password) => addWith(await remoteAdmin(dataDir), name, password),
-    killEdge: async (_i, signal = "SIGKILL") => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill(signal);
-      await exited;
-    },
+    killEdge,
     killServices: async () => {
       throw new ClusterError("NOT_SUPPORTED", "the embedded server runs its services in the edge's process");
     },
-    restartEdge: async () => {
-      const again = await spawnServer(env, opts.verbose, opts.nodeArgs);
-      child = again.child;
-      edges[0] = { host: "127.0.0.1", port, pid: child.pid!, ...again.banner };
-      return edges[0]!;
+    restartEdge,
+    kill: async (part, signal) => {
+      only(part);
+      await killEdge(0, signal);
     },
+    restart: async (part) => {
+      only(part);
+      await restartEdge();
+    },
+    infra: {},
     server: undefined,
     stop: run,
   };
@@ -267,17 +319,39 @@ interface Backends {
   natsUrl: string;
   redisUrl: string;
   databaseUrl: string;
+  /** The fresh database's name. */
+  dbName: string;
+  /** The cluster's own NATS/Redis/Postgres processes (ownInfra), stopped again by cleanup. */
+  infra: Partial<Record<InfraKind, InfraProcess>>;
 }
 
-/** The services' URLs, and a fresh database (dropped again by cleanup). */
+/**
+ * The services' URLs — the cluster's own NATS/Redis/Postgres (ownInfra) where asked for, else the
+ * shared ones — and a fresh database (dropped again by cleanup).
+ */
 async function backends(
   opts: ClusterOptions,
   cleanup: Array<() => Promise<void>>,
   dbPrefix = "impp_e2e_",
 ): Promise<Backends> {
-  const natsUrl = opts.natsUrl ?? process.env.IMPP_TEST_NATS_URL ?? "nats://127.0.0.1:4222";
-  const redisUrl = opts.redisUrl ?? process.env.IMPP_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+  const infra: Partial<Record<InfraKind, InfraProcess>> = {};
+  const own = new Set(opts.ownInfra ?? []);
+  for (const [kind, start] of [
+    ["nats", startNats],
+    ["redis", startRedis],
+    ["postgres", startPostgres],
+  ] as const) {
+    if (!own.has(kind)) continue;
+    const p = await start();
+    infra[kind] = p;
+    cleanup.push(() => p.stop());
+  }
+  const natsUrl =
+    infra.nats?.url ?? opts.natsUrl ?? process.env.IMPP_TEST_NATS_URL ?? "nats://127.0.0.1:4222";
+  const redisUrl =
+    infra.redis?.url ?? opts.redisUrl ?? process.env.IMPP_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
   const adminUrl =
+    infra.postgres?.url ??
     opts.adminDatabaseUrl ??
     process.env.IMPP_TEST_DATABASE_URL ??
     "postgres://postgres@127.0.0.1:5432/postgres";
@@ -300,7 +374,7 @@ async function backends(
     await c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
     await c.end();
   });
-  return { natsUrl, redisUrl, databaseUrl };
+  return { natsUrl, redisUrl, databaseUrl, dbName, infra };
 }
 
 async function distributed(
@@ -309,7 +383,7 @@ async function distributed(
   run: () => Promise<void>,
   cleanup: Array<() => Promise<void>>,
 ): Promise<Cluster> {
-  const { natsUrl, redisUrl, databaseUrl } = await backends(opts, cleanup);
+  const { natsUrl, redisUrl, databaseUrl, dbName, infra } = await backends(opts, cleanup);
   await seedWith(opts, () => openStore({ databaseUrl }));
 
   // One certificate for every edge, as an operator would deploy.
@@ -329,17 +403,22 @@ async function distributed(
     ...opts.env,
   };
 
-  const { child: services } = await spawnServer(
-    {
-      ...shared,
-      IMPP_ROLES: ROLES.filter((r) => r !== "edge").join(","),
-      IMPP_EDGE_ID: `svc-${tag}`,
-      IMPP_PORT: String(await freePort()),
-    },
-    opts.verbose,
-    opts.nodeArgs,
-  );
-  cleanup.push(() => stopChild(services));
+  const servicesEnv = {
+    ...shared,
+    IMPP_ROLES: ROLES.filter((r) => r !== "edge").join(","),
+    IMPP_EDGE_ID: `svc-${tag}`,
+  };
+  let services!: ChildProcess;
+  const startServices = async () => {
+    const { child } = await spawnServer(
+      { ...servicesEnv, IMPP_PORT: String(await freePort()) },
+      opts.verbose,
+      opts.nodeArgs,
+    );
+    services = child;
+    cleanup.push(() => stopChild(child));
+  };
+  await startServices();
 
   const edges: EdgeEndpoint[] = [];
   const children: ChildProcess[] = [];
@@ -366,29 +445,54 @@ async function distributed(
   };
   cleanup.push(async () => store?.close());
 
+  const killEdge = async (i: number, signal: NodeJS.Signals = "SIGKILL") => {
+    const child = children[i];
+    if (!child) throw new ClusterError("NOT_SUPPORTED", `no edge ${i}`);
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    // A wrapped edge is its own process group: the wrapper and the server go together.
+    if (opts.edgeWrapper) process.kill(-child.pid!, signal);
+    else child.kill(signal);
+    await exited;
+  };
+  const killServices = async (signal: NodeJS.Signals = "SIGKILL") => {
+    const child = services;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill(signal);
+    await exited;
+  };
   return {
     mode: "distributed",
     edges,
     pids: () => [services.pid!, ...children.map((c) => c.pid!)],
     addUser: async (name, password) => addWith(await admin(), name, password),
-    killEdge: async (i, signal = "SIGKILL") => {
-      const child = children[i];
-      if (!child) throw new ClusterError("NOT_SUPPORTED", `no edge ${i}`);
-      const exited = new Promise((r) => child.once("exit", r));
-      // A wrapped edge is its own process group: the wrapper and the server go together.
-      if (opts.edgeWrapper) process.kill(-child.pid!, signal);
-      else child.kill(signal);
-      await exited;
-    },
+    killEdge,
     restartEdge: (i) => startEdgeProcess(i),
-    killServices: async () => {
-      const exited = new Promise((r) => services.once("exit", r));
-      services.kill("SIGKILL");
-      await exited;
+    killServices: () => killServices(),
+    kill: async (part, signal) => {
+      if (typeof part !== "string") await killEdge(part.edge, signal);
+      else if (part === "services") await killServices(signal);
+      else await ownProcess(infra, part).kill(signal);
     },
+    restart: async (part) => {
+      if (typeof part !== "string") await startEdgeProcess(part.edge);
+      else if (part === "services") await startServices();
+      else await ownProcess(infra, part).restart();
+    },
+    infra,
+    databaseName: dbName,
     server: undefined,
     stop: run,
   };
+}
+
+/** The cluster's own NATS, Redis or Postgres process; NOT_SUPPORTED for a shared one. */
+function ownProcess(infra: Partial<Record<InfraKind, InfraProcess>>, kind: InfraKind): InfraProcess {
+  const p = infra[kind];
+  if (p === undefined)
+    throw new ClusterError("NOT_SUPPORTED", `${kind} is shared, not the cluster's own (ownInfra)`);
+  return p;
 }
 
 interface Container {
@@ -424,7 +528,11 @@ async function inContainers(
   const runId = process.env.IMPP_TEST_RUN_ID ?? "adhoc";
   if (!/^[0-9a-z]+$/.test(runId))
     throw new ClusterError("START_FAILED", `IMPP_TEST_RUN_ID ${runId}: [0-9a-z]+ only`);
-  const { natsUrl, redisUrl, databaseUrl } = await backends(opts, cleanup, `impp_img_${runId}_`);
+  const { natsUrl, redisUrl, databaseUrl, dbName, infra } = await backends(
+    opts,
+    cleanup,
+    `impp_img_${runId}_`,
+  );
   await seedWith(opts, () => openStore({ databaseUrl }));
 
   // One certificate for every edge, mounted read-only where the Helm chart mounts it; readable by
@@ -506,14 +614,19 @@ async function inContainers(
 
   const backendRoles = ROLES.filter((r) => r !== "edge");
   const withDb = { ...common, IMPP_DATABASE_URL: databaseUrl };
-  const backendsRunning: Container[] = [
-    await startContainer("services", {
-      ...withDb,
-      IMPP_ROLES: backendRoles.filter((r) => r !== "avatar").join(","),
-    }),
-  ];
-  if (backendRoles.includes("avatar"))
-    backendsRunning.push(await startContainer("avatar", { ...withDb, IMPP_ROLES: "avatar" }));
+  const backendsRunning: Container[] = [];
+  const startBackends = async () => {
+    backendsRunning.length = 0;
+    backendsRunning.push(
+      await startContainer("services", {
+        ...withDb,
+        IMPP_ROLES: backendRoles.filter((r) => r !== "avatar").join(","),
+      }),
+    );
+    if (backendRoles.includes("avatar"))
+      backendsRunning.push(await startContainer("avatar", { ...withDb, IMPP_ROLES: "avatar" }));
+  };
+  await startBackends();
 
   const edges: EdgeEndpoint[] = [];
   const edgeContainers: Container[] = [];
@@ -547,6 +660,10 @@ async function inContainers(
     await collect(docker, ["kill", "--signal", signal, c.name]);
     await exited;
   };
+  // Every backend container: the edges have nothing left to route to.
+  const killServices = async (signal: NodeJS.Signals = "SIGKILL") => {
+    for (const c of backendsRunning) await kill(c, signal);
+  };
   return {
     mode: "image",
     image,
@@ -565,10 +682,20 @@ async function inContainers(
       (await collect(docker, ["inspect", "--format", format, container])).output.trim(),
     killEdge: (i, signal = "SIGKILL") => kill(edgeContainers[i], signal),
     restartEdge: (i) => startEdge(i),
-    // Every backend container: the edges have nothing left to route to.
-    killServices: async () => {
-      for (const c of backendsRunning) await kill(c, "SIGKILL");
+    killServices: () => killServices(),
+    // "services" is every backend container (services and avatar), as in killServices.
+    kill: async (part, signal = "SIGKILL") => {
+      if (typeof part !== "string") await kill(edgeContainers[part.edge], signal);
+      else if (part === "services") await killServices(signal);
+      else await ownProcess(infra, part).kill(signal);
     },
+    restart: async (part) => {
+      if (typeof part !== "string") await startEdge(part.edge);
+      else if (part === "services") await startBackends();
+      else await ownProcess(infra, part).restart();
+    },
+    infra,
+    databaseName: dbName,
     server: undefined,
     stop: run,
   };
