@@ -28,9 +28,16 @@ const DEPLOY_FILES = [
   ...files("k8s"),
 ];
 
-/** Every IMPP_/OTEL_ name in `text`, with its line number. */
+/**
+ * Every IMPP_/OTEL_ name in `text`, with its line number. IMPP_TEST_* names are the test harness's
+ * own variables (testing/cluster.ts, deploy/scripts/test-image.sh), read by the tests and never by
+ * the server: they are left out.
+ */
 function names(text: string): Array<{ name: string; line: number }> {
-  return text.split("\n").flatMap((l, i) => [...l.matchAll(NAME)].map((m) => ({ name: m[1]!, line: i + 1 })));
+  return text
+    .split("\n")
+    .flatMap((l, i) => [...l.matchAll(NAME)].map((m) => ({ name: m[1]!, line: i + 1 })))
+    .filter(({ name }) => !name.startsWith("IMPP_TEST_"));
 }
 
 test("the deployment files name only settings of the server", () => {

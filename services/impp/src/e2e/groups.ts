@@ -25,7 +25,7 @@ import {
   type TlvBlock,
   TlvWriter,
 } from "@impp/protocol";
-import { type Cluster, type ClusterMode, startCluster } from "../testing/cluster.js";
+import { type Cluster, type ClusterMode, isMultiProcess, startCluster } from "../testing/cluster.js";
 import { E2E_ENV } from "./suite.js";
 
 const PASSWORD = "correct horse battery staple";
@@ -64,7 +64,7 @@ export function groupsSuite(mode: ClusterMode): void {
       cluster = await startCluster({
         mode,
         env: { ...E2E_ENV, IMPP_GROUP_MAX_MEMBERS: "5" },
-        ...(mode === "distributed" ? { edges: 2 } : {}),
+        ...(isMultiProcess(mode) ? { edges: 2 } : {}),
       });
     });
     after(async () => {

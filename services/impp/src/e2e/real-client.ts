@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { connectAndLogin, type ImppClient } from "@impp/client";
 import { Family, GroupChatsType, ImType, ListsType, PresenceType } from "@impp/protocol";
-import { type Cluster, type ClusterMode, startCluster } from "../testing/cluster.js";
+import { type Cluster, type ClusterMode, isMultiProcess, startCluster } from "../testing/cluster.js";
 import { E2E_ENV } from "./suite.js";
 
 export function realClientSuite(mode: ClusterMode): void {
@@ -15,7 +15,7 @@ export function realClientSuite(mode: ClusterMode): void {
     let cluster: Cluster;
     const clients: ImppClient[] = [];
     before(async () => {
-      cluster = await startCluster({ mode, env: E2E_ENV, ...(mode === "distributed" ? { edges: 2 } : {}) });
+      cluster = await startCluster({ mode, env: E2E_ENV, ...(isMultiProcess(mode) ? { edges: 2 } : {}) });
     });
     after(async () => {
       for (const c of clients) c.destroy();

@@ -18,7 +18,7 @@ import {
   Status,
   TlvWriter,
 } from "@impp/protocol";
-import { type Cluster, type ClusterMode, startCluster } from "../testing/cluster.js";
+import { type Cluster, type ClusterMode, isMultiProcess, startCluster } from "../testing/cluster.js";
 import { E2E_ENV } from "./suite.js";
 
 const PASSWORD = "correct horse battery staple";
@@ -42,7 +42,7 @@ export function rosterSuite(mode: ClusterMode): void {
       cluster = await startCluster({
         mode,
         env: { ...E2E_ENV, IMPP_LIST_LIMIT: String(LIST_LIMIT) },
-        ...(mode === "distributed" ? { edges: 2 } : {}),
+        ...(isMultiProcess(mode) ? { edges: 2 } : {}),
       });
     });
     after(async () => {
@@ -276,7 +276,7 @@ export function rosterSuite(mode: ClusterMode): void {
       expectOk(await a.ping(), "the flooder's session goes on");
     });
 
-    if (mode === "distributed") {
+    if (isMultiProcess(mode)) {
       test("a killed edge turns its users OFFLINE for their watchers", async () => {
         const [an, bn] = [await newUser("doomed"), await newUser("watcher")];
         const w = await login(bn, 0);

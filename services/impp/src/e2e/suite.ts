@@ -33,7 +33,7 @@ import {
   TlvBlock,
   TlvWriter,
 } from "@impp/protocol";
-import { type Cluster, type ClusterMode, startCluster } from "../testing/cluster.js";
+import { type Cluster, type ClusterMode, isMultiProcess, startCluster } from "../testing/cluster.js";
 
 /** Settings every cluster of this suite runs with: short timers so the tests stay quick. */
 export const E2E_ENV: Record<string, string> = {
@@ -54,7 +54,7 @@ export function endToEndSuite(mode: ClusterMode): void {
     const clients: ImppClient[] = [];
 
     before(async () => {
-      cluster = await startCluster({ mode, env: E2E_ENV, ...(mode === "distributed" ? { edges: 2 } : {}) });
+      cluster = await startCluster({ mode, env: E2E_ENV, ...(isMultiProcess(mode) ? { edges: 2 } : {}) });
     });
     after(async () => {
       for (const c of clients) c.destroy();
@@ -508,7 +508,7 @@ export function endToEndSuite(mode: ClusterMode): void {
       });
     });
 
-    if (mode === "distributed") {
+    if (isMultiProcess(mode)) {
       test("when an edge process is killed, the user's other devices see that device go away", async () => {
         const name = await newUser("survivor");
         const stays = await login(name, 0, { deviceName: "stays" });

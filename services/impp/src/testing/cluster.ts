@@ -1,10 +1,13 @@
 // Starts a whole IMPP server for end-to-end tests and the benchmark, in one of
-// three shapes: embedded in this process, embedded in a child process, or
+// four shapes: embedded in this process, embedded in a child process,
 // distributed — services and N edges as separate processes on real NATS,
-// Redis and a fresh PostgreSQL database. Real parts everywhere; nothing mocked.
+// Redis and a fresh PostgreSQL database — or image: the same topology as
+// containers of the built image (deploy/scripts/test-image.sh). Real parts
+// everywhere; nothing mocked.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, rm } from "node:fs/promises";
+import http from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,11 +29,16 @@ import {
 
 export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "bin.js");
 
-export type ClusterMode = "embedded" | "embedded-process" | "distributed";
+export type ClusterMode = "embedded" | "embedded-process" | "distributed" | "image";
+
+/** Services and every edge in processes of their own (killEdge, killServices, restartEdge work). */
+export function isMultiProcess(mode: ClusterMode): boolean {
+  return mode === "distributed" || mode === "image";
+}
 
 export interface ClusterOptions {
   mode: ClusterMode;
-  /** Distributed: how many edge processes (default 2). */
+  /** Distributed and image: how many edge processes (default 2). */
   edges?: number;
   /** Extra IMPP_* settings for every server process (limits, timeouts). */
   env?: Record<string, string>;
@@ -60,11 +68,15 @@ export interface ClusterOptions {
    */
   seed?: (store: Store) => Promise<void>;
   /**
-   * Distributed: run these of NATS, Redis and Postgres as the cluster's own processes (temp
-   * folders, free ports; see infra.ts) instead of using the shared ones, so that kill() and
+   * Distributed and image: run these of NATS, Redis and Postgres as the cluster's own processes
+   * (temp folders, free ports; see infra.ts) instead of using the shared ones, so that kill() and
    * restart() can take them down. Takes precedence over natsUrl / redisUrl / adminDatabaseUrl.
    */
   ownInfra?: readonly InfraKind[];
+  /** Image: the image to run (default: IMPP_TEST_IMAGE). */
+  image?: string;
+  /** Image: the docker client (default: IMPP_TEST_DOCKER, else `docker`). */
+  docker?: string;
 }
 
 /** One process of a distributed cluster that a fault test can kill and restart. */
@@ -107,12 +119,15 @@ export interface Cluster {
    * on a new port; embedded-process: the whole server on its port and its PGlite folder).
    */
   restartEdge(index: number): Promise<EdgeEndpoint>;
-  /** SIGKILL the services process (auth, roster, presence, messaging); distributed only. */
+  /**
+   * SIGKILL the services process (auth, roster, presence, messaging); distributed only (image:
+   * every backend container).
+   */
   killServices(): Promise<void>;
   /**
    * SIGKILL (or another signal) one process of a distributed cluster: an edge, the services
    * process, or the cluster's own nats-server, redis-server or postgres (ownInfra). Resolves once
-   * it is gone.
+   * it is gone. Image: an edge's container, every backend container ("services"), or own infra.
    */
   kill(part: ClusterPart, signal?: NodeJS.Signals): Promise<void>;
   /**
@@ -123,11 +138,31 @@ export interface Cluster {
   restart(part: ClusterPart): Promise<void>;
   /** The cluster's own NATS/Redis/Postgres processes (ownInfra). */
   readonly infra: Partial<Record<InfraKind, InfraProcess>>;
-  /** Distributed: the name of the cluster's fresh Postgres database (benchmarks find its backends by it). */
+  /**
+   * Distributed and image: the name of the cluster's fresh Postgres database (benchmarks find its
+   * backends by it).
+   */
   readonly databaseName?: string;
   /** The in-process server (embedded mode only). */
   readonly server: ServerHandle | undefined;
   stop(): Promise<void>;
+}
+
+/** A cluster of containers (mode "image"). */
+export interface ImageCluster extends Cluster {
+  readonly mode: "image";
+  readonly image: string;
+  /** The names of the containers running now (services, then the edges). */
+  containers(): string[];
+  /**
+   * Runs `impp <args>` in a one-off container of the image with the cluster's database, as an
+   * operator would (`docker run --rm … impp user add alice`); `input` goes to its stdin.
+   */
+  impp(args: string[], input?: string): Promise<{ code: number; output: string }>;
+  /** Runs a command in a running container (`docker exec`). */
+  exec(container: string, command: string[]): Promise<{ code: number; output: string }>;
+  /** `docker inspect --format <format>` of a container, trimmed. */
+  inspect(container: string, format: string): Promise<string>;
 }
 
 export class ClusterError extends Error {
@@ -156,9 +191,10 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     cleanup.length = 0;
   };
   try {
-    if (opts.mode !== "distributed") await seedWith(opts, () => openStore({ dataDir }));
+    if (!isMultiProcess(opts.mode)) await seedWith(opts, () => openStore({ dataDir }));
     if (opts.mode === "embedded") return await embeddedInProcess(opts, dataDir, run, cleanup);
     if (opts.mode === "embedded-process") return await embeddedChild(opts, dataDir, run, cleanup);
+    if (opts.mode === "image") return await inContainers(opts, dataDir, run, cleanup);
     return await distributed(opts, dataDir, run, cleanup);
   } catch (e) {
     await run();
@@ -279,12 +315,25 @@ async function embeddedChild(
   };
 }
 
-async function distributed(
+interface Backends {
+  natsUrl: string;
+  redisUrl: string;
+  databaseUrl: string;
+  /** The fresh database's name. */
+  dbName: string;
+  /** The cluster's own NATS/Redis/Postgres processes (ownInfra), stopped again by cleanup. */
+  infra: Partial<Record<InfraKind, InfraProcess>>;
+}
+
+/**
+ * The services' URLs — the cluster's own NATS/Redis/Postgres (ownInfra) where asked for, else the
+ * shared ones — and a fresh database (dropped again by cleanup).
+ */
+async function backends(
   opts: ClusterOptions,
-  dataDir: string,
-  run: () => Promise<void>,
   cleanup: Array<() => Promise<void>>,
-): Promise<Cluster> {
+  dbPrefix = "impp_e2e_",
+): Promise<Backends> {
   const infra: Partial<Record<InfraKind, InfraProcess>> = {};
   const own = new Set(opts.ownInfra ?? []);
   for (const [kind, start] of [
@@ -308,7 +357,7 @@ async function distributed(
     "postgres://postgres@127.0.0.1:5432/postgres";
 
   // A fresh database per cluster: runs never see each other's accounts.
-  const dbName = `impp_e2e_${randomBytes(6).toString("hex")}`;
+  const dbName = `${dbPrefix}${randomBytes(6).toString("hex")}`;
   const adminClient = new pg.Client({ connectionString: adminUrl });
   try {
     await adminClient.connect();
@@ -325,7 +374,16 @@ async function distributed(
     await c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
     await c.end();
   });
+  return { natsUrl, redisUrl, databaseUrl, dbName, infra };
+}
 
+async function distributed(
+  opts: ClusterOptions,
+  dataDir: string,
+  run: () => Promise<void>,
+  cleanup: Array<() => Promise<void>>,
+): Promise<Cluster> {
+  const { natsUrl, redisUrl, databaseUrl, dbName, infra } = await backends(opts, cleanup);
   await seedWith(opts, () => openStore({ databaseUrl }));
 
   // One certificate for every edge, as an operator would deploy.
@@ -404,13 +462,6 @@ async function distributed(
     child.kill(signal);
     await exited;
   };
-  const ownProcess = (kind: InfraKind) => {
-    const p = infra[kind];
-    if (p === undefined)
-      throw new ClusterError("NOT_SUPPORTED", `${kind} is shared, not the cluster's own (ownInfra)`);
-    return p;
-  };
-
   return {
     mode: "distributed",
     edges,
@@ -422,18 +473,290 @@ async function distributed(
     kill: async (part, signal) => {
       if (typeof part !== "string") await killEdge(part.edge, signal);
       else if (part === "services") await killServices(signal);
-      else await ownProcess(part).kill(signal);
+      else await ownProcess(infra, part).kill(signal);
     },
     restart: async (part) => {
       if (typeof part !== "string") await startEdgeProcess(part.edge);
       else if (part === "services") await startServices();
-      else await ownProcess(part).restart();
+      else await ownProcess(infra, part).restart();
     },
     infra,
     databaseName: dbName,
     server: undefined,
     stop: run,
   };
+}
+
+/** The cluster's own NATS, Redis or Postgres process; NOT_SUPPORTED for a shared one. */
+function ownProcess(infra: Partial<Record<InfraKind, InfraProcess>>, kind: InfraKind): InfraProcess {
+  const p = infra[kind];
+  if (p === undefined)
+    throw new ClusterError("NOT_SUPPORTED", `${kind} is shared, not the cluster's own (ownInfra)`);
+  return p;
+}
+
+interface Container {
+  name: string;
+  child: ChildProcess;
+  banner: Banner;
+  port: number;
+  /** The container's main process as the host sees it (docker-init, with --init). */
+  pid: number;
+}
+
+/**
+ * The compose topology (deploy/docker-compose.yml) as containers of the built image, on host
+ * networking against the machine's NATS, Redis and a fresh PostgreSQL database: `impp migrate`
+ * once, a `services` container with every backend role but avatar, an `avatar` container, and
+ * the edges. Like compose, only migrate and the backends get IMPP_DATABASE_URL; each container
+ * gets its own IMPP_HTTP_PORT, and is started once its /readyz answers 200. Every container is
+ * labelled impp.test-run=<IMPP_TEST_RUN_ID>, so the calling script can remove leftovers.
+ */
+async function inContainers(
+  opts: ClusterOptions,
+  dataDir: string,
+  run: () => Promise<void>,
+  cleanup: Array<() => Promise<void>>,
+): Promise<ImageCluster> {
+  const image = opts.image ?? process.env.IMPP_TEST_IMAGE;
+  if (!image)
+    throw new ClusterError(
+      "START_FAILED",
+      "mode image needs an image: set IMPP_TEST_IMAGE (npm run test:image does)",
+    );
+  const docker = opts.docker ?? process.env.IMPP_TEST_DOCKER ?? "docker";
+  const runId = process.env.IMPP_TEST_RUN_ID ?? "adhoc";
+  if (!/^[0-9a-z]+$/.test(runId))
+    throw new ClusterError("START_FAILED", `IMPP_TEST_RUN_ID ${runId}: [0-9a-z]+ only`);
+  const { natsUrl, redisUrl, databaseUrl, dbName, infra } = await backends(
+    opts,
+    cleanup,
+    `impp_img_${runId}_`,
+  );
+  await seedWith(opts, () => openStore({ databaseUrl }));
+
+  // One certificate for every edge, mounted read-only where the Helm chart mounts it; readable by
+  // the image's uid 1000 (a throwaway key).
+  await loadOrCreateTls({ dataDir, serverName: "127.0.0.1:0" });
+  const tlsDir = path.join(dataDir, "tls");
+  await chmod(tlsDir, 0o755);
+  for (const f of await readdir(tlsDir)) await chmod(path.join(tlsDir, f), 0o644);
+
+  const tag = randomBytes(3).toString("hex");
+  const labels = ["--label", `impp.test-run=${runId}`, "--label", `impp.test-cluster=${tag}`];
+  let seq = 0;
+  const nameOf = (role: string) => `impp-test-${runId}-${tag}-${role}-${++seq}`;
+  const logLevel = { IMPP_LOG_LEVEL: BASE_ENV.IMPP_LOG_LEVEL! };
+  const common: Record<string, string> = {
+    ...logLevel,
+    IMPP_HOST: "127.0.0.1",
+    IMPP_NATS_URL: natsUrl,
+    IMPP_REDIS_URL: redisUrl,
+    // Its own NATS subjects and Redis keys: runs sharing the services never see each other.
+    IMPP_NATS_PREFIX: `img-${tag}`,
+    // The run id in it lets the calling script remove the keys afterwards.
+    IMPP_REDIS_PREFIX: `impp-img-${runId}-${tag}:`,
+    ...opts.env,
+  };
+  // Values travel in the docker client's environment (`-e NAME`), not on its command line.
+  const runArgs = (name: string, env: Record<string, string>, extra: string[] = []) => [
+    "run",
+    "--rm",
+    "--name",
+    name,
+    ...labels,
+    "--network",
+    "host",
+    ...extra,
+    ...Object.keys(env).flatMap((k) => ["-e", k]),
+    image,
+  ];
+
+  const migrate = await collect(
+    docker,
+    [...runArgs(nameOf("migrate"), { ...logLevel, IMPP_DATABASE_URL: databaseUrl }), "migrate"],
+    {
+      ...logLevel,
+      IMPP_DATABASE_URL: databaseUrl,
+    },
+  );
+  if (migrate.code !== 0)
+    throw new ClusterError(
+      "START_FAILED",
+      `impp migrate (${image}) exited ${migrate.code}:\n${migrate.output}`,
+    );
+
+  const startContainer = async (role: string, env: Record<string, string>, extra: string[] = []) => {
+    const { value } = await onFreePort(async (port) => {
+      const name = nameOf(role);
+      const full = { ...env, IMPP_PORT: String(port), IMPP_HTTP_PORT: String(await freePort()) };
+      try {
+        const { child, banner } = await spawnUntilBanner(
+          docker,
+          [...runArgs(name, full, ["--init", ...extra]), "serve"],
+          { ...process.env, ...full },
+          `${env.IMPP_ROLES} in ${image}`,
+          opts.verbose ?? false,
+          false,
+        );
+        const c: Container = { name, child, banner, port, pid: 0 };
+        cleanup.push(() => stopContainer(docker, c));
+        await untilReady(Number(full.IMPP_HTTP_PORT), `${name} (${env.IMPP_ROLES})`);
+        c.pid = Number((await collect(docker, ["inspect", "-f", "{{.State.Pid}}", name])).output.trim()) || 0;
+        return c;
+      } catch (e) {
+        await collect(docker, ["rm", "-f", name]);
+        throw e;
+      }
+    });
+    return value;
+  };
+
+  const backendRoles = ROLES.filter((r) => r !== "edge");
+  const withDb = { ...common, IMPP_DATABASE_URL: databaseUrl };
+  const backendsRunning: Container[] = [];
+  const startBackends = async () => {
+    backendsRunning.length = 0;
+    backendsRunning.push(
+      await startContainer("services", {
+        ...withDb,
+        IMPP_ROLES: backendRoles.filter((r) => r !== "avatar").join(","),
+      }),
+    );
+    if (backendRoles.includes("avatar"))
+      backendsRunning.push(await startContainer("avatar", { ...withDb, IMPP_ROLES: "avatar" }));
+  };
+  await startBackends();
+
+  const edges: EdgeEndpoint[] = [];
+  const edgeContainers: Container[] = [];
+  const startEdge = async (i: number): Promise<EdgeEndpoint> => {
+    const env: Record<string, string> = {
+      ...common,
+      IMPP_ROLES: "edge",
+      IMPP_TLS_CERT: "/etc/impp/tls/cert.pem",
+      IMPP_TLS_KEY: "/etc/impp/tls/key.pem",
+    };
+    const prefix = opts.edgePrefix === undefined ? `edge-${tag}-${i}` : opts.edgePrefix;
+    if (prefix !== null) env.IMPP_EDGE_ID = prefix;
+    const c = await startContainer(`edge${i}`, env, ["-v", `${tlsDir}:/etc/impp/tls:ro`]);
+    edgeContainers[i] = c;
+    edges[i] = { host: "127.0.0.1", port: c.port, pid: c.pid, ...c.banner };
+    return edges[i]!;
+  };
+  for (let i = 0; i < (opts.edges ?? 2); i++) await startEdge(i);
+
+  let store: Store | undefined;
+  const admin = async () => {
+    store ??= await openStore({ databaseUrl });
+    return createAccountsAdmin(store);
+  };
+  cleanup.push(async () => store?.close());
+
+  const kill = async (c: Container | undefined, signal: NodeJS.Signals) => {
+    if (!c) throw new ClusterError("NOT_SUPPORTED", "no such container");
+    if (!running(c.child)) return;
+    const exited = new Promise((r) => c.child.once("exit", r));
+    await collect(docker, ["kill", "--signal", signal, c.name]);
+    await exited;
+  };
+  // Every backend container: the edges have nothing left to route to.
+  const killServices = async (signal: NodeJS.Signals = "SIGKILL") => {
+    for (const c of backendsRunning) await kill(c, signal);
+  };
+  return {
+    mode: "image",
+    image,
+    edges,
+    pids: () => [...backendsRunning, ...edgeContainers].map((c) => c.pid),
+    containers: () =>
+      [...backendsRunning, ...edgeContainers].filter((c) => running(c.child)).map((c) => c.name),
+    addUser: async (name, password) => addWith(await admin(), name, password),
+    impp: async (args, input) => {
+      const env = { ...logLevel, IMPP_DATABASE_URL: databaseUrl };
+      const extra = input === undefined ? [] : ["--interactive"];
+      return await collect(docker, [...runArgs(nameOf("cli"), env, extra), ...args], env, input);
+    },
+    exec: (container, command) => collect(docker, ["exec", container, ...command]),
+    inspect: async (container, format) =>
+      (await collect(docker, ["inspect", "--format", format, container])).output.trim(),
+    killEdge: (i, signal = "SIGKILL") => kill(edgeContainers[i], signal),
+    restartEdge: (i) => startEdge(i),
+    killServices: () => killServices(),
+    // "services" is every backend container (services and avatar), as in killServices.
+    kill: async (part, signal = "SIGKILL") => {
+      if (typeof part !== "string") await kill(edgeContainers[part.edge], signal);
+      else if (part === "services") await killServices(signal);
+      else await ownProcess(infra, part).kill(signal);
+    },
+    restart: async (part) => {
+      if (typeof part !== "string") await startEdge(part.edge);
+      else if (part === "services") await startBackends();
+      else await ownProcess(infra, part).restart();
+    },
+    infra,
+    databaseName: dbName,
+    server: undefined,
+    stop: run,
+  };
+}
+
+function running(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+/** Runs a command to its end: exit code and stdout + stderr. */
+async function collect(
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+  input?: string,
+): Promise<{ code: number; output: string }> {
+  return await new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => {
+      output += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      output += d.toString();
+    });
+    child.once("error", (e) => reject(new ClusterError("START_FAILED", `${cmd}: ${e.message}`)));
+    child.once("close", (code) => resolve({ code: code ?? 1, output }));
+    child.stdin.end(input ?? "");
+  });
+}
+
+/** Polls /readyz until it answers 200 (dependencies reachable), as compose's health check does. */
+async function untilReady(httpPort: number, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "no answer";
+  while (Date.now() < deadline) {
+    last = await new Promise<string>((resolve) => {
+      const req = http.get({ host: "127.0.0.1", port: httpPort, path: "/readyz", timeout: 2000 }, (res) => {
+        res.resume();
+        resolve(String(res.statusCode));
+      });
+      req.once("timeout", () => req.destroy(new Error("timeout")));
+      req.once("error", (e) => resolve(e.message));
+    });
+    if (last === "200") return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new ClusterError(
+    "START_FAILED",
+    `${what}: /readyz on port ${httpPort} not 200 within ${timeoutMs} ms (last: ${last})`,
+  );
+}
+
+/** SIGINT (an edge drains), then after 5 s `docker rm -f`; resolves once `docker run` has exited. */
+async function stopContainer(docker: string, c: Container): Promise<void> {
+  if (!running(c.child)) return;
+  const exited = new Promise<void>((r) => c.child.once("exit", () => r()));
+  await collect(docker, ["kill", "--signal", "SIGINT", c.name]);
+  const timer = setTimeout(() => void collect(docker, ["rm", "-f", c.name]), 5000);
+  await exited;
+  clearTimeout(timer);
 }
 
 function withDatabase(url: string, db: string): string {
@@ -482,20 +805,32 @@ async function spawnServer(
 ): Promise<{ child: ChildProcess; banner: Banner }> {
   const argv = [process.execPath, ...nodeArgs, BIN, "serve"];
   const [cmd, ...args] = [...wrapper, ...argv];
-  const child = spawn(cmd!, args, {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: wrapper.length > 0,
-  });
+  return await spawnUntilBanner(
+    cmd!,
+    args,
+    { ...process.env, ...env },
+    env.IMPP_ROLES,
+    verbose,
+    wrapper.length > 0,
+  );
+}
+
+/** Spawns a command that runs `impp serve` and resolves once the server has printed its banner. */
+async function spawnUntilBanner(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  roles: string | undefined,
+  verbose: boolean,
+  detached: boolean,
+): Promise<{ child: ChildProcess; banner: Banner }> {
+  const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"], detached });
   let output = "";
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(
-        new ClusterError(
-          "START_FAILED",
-          `impp serve (${env.IMPP_ROLES ?? "all"}) did not start in 30 s:\n${output}`,
-        ),
+        new ClusterError("START_FAILED", `impp serve (${roles ?? "all"}) did not start in 30 s:\n${output}`),
       );
     }, 30_000);
     const onData = (d: Buffer) => {
@@ -513,12 +848,7 @@ async function spawnServer(
     });
     child.once("exit", (code) => {
       clearTimeout(timer);
-      reject(
-        new ClusterError(
-          "START_FAILED",
-          `impp serve (${env.IMPP_ROLES ?? "all"}) exited ${code}:\n${output}`,
-        ),
-      );
+      reject(new ClusterError("START_FAILED", `impp serve (${roles ?? "all"}) exited ${code}:\n${output}`));
     });
   });
   // Keep draining its output so a chatty child never blocks on a full pipe.
