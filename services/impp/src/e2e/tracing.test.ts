@@ -2,47 +2,18 @@
 // the messaging service's span (continued from the bus headers) and the recipient edge's
 // delivery span share one trace id, exported over OTLP to a collector.
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { befriend, connectAndLogin } from "@impp/client";
 import { Family } from "@impp/protocol";
 import { startCluster } from "../testing/cluster.js";
-
-interface OtlpSpan {
-  name: string;
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-}
-
-function spansOf(body: string): OtlpSpan[] {
-  const doc = JSON.parse(body) as {
-    resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: OtlpSpan[] }> }>;
-  };
-  return (doc.resourceSpans ?? []).flatMap((r) => (r.scopeSpans ?? []).flatMap((s) => s.spans ?? []));
-}
+import { startCollector } from "../testing/otlp-collector.js";
 
 test("an IM's spans on the sending edge, in messaging and on the delivering edge share one trace", async () => {
-  const bodies: string[] = [];
-  const collector = createServer((req, res) => {
-    let body = "";
-    req.setEncoding("utf8");
-    req.on("data", (c: string) => {
-      body += c;
-    });
-    req.on("end", () => {
-      bodies.push(body);
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end("{}");
-    });
-  });
-  await new Promise<void>((r) => collector.listen(0, "127.0.0.1", r));
-  const { port } = collector.address() as AddressInfo;
+  const collector = await startCollector();
   const cluster = await startCluster({
     mode: "embedded",
     // Every request traced (the default samples 10 % of them by trace id).
-    env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, IMPP_TRACE_MESSAGE_RATIO: "1" },
+    env: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint, IMPP_TRACE_MESSAGE_RATIO: "1" },
   });
   try {
     await cluster.addUser("tracer", "pw");
@@ -58,10 +29,9 @@ test("an IM's spans on the sending edge, in messaging and on the delivering edge
     b.destroy();
   } finally {
     await cluster.stop(); // flushes the exporter
-    collector.closeAllConnections();
-    await new Promise((r) => collector.close(r));
+    await collector.close();
   }
-  const spans = bodies.flatMap(spansOf);
+  const spans = collector.spans();
   const edgeSpan = spans.find((s) => s.name === "edge IM MESSAGE_SEND");
   assert.ok(edgeSpan, `no edge span among ${spans.map((s) => s.name).join(", ")}`);
   const serviceSpan = spans.find((s) => s.name.endsWith("IM MESSAGE_SEND") && s !== edgeSpan);
