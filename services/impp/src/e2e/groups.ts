@@ -2,14 +2,8 @@
 // server — embedded, and distributed with users on different edges.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { after, before, describe, test } from "node:test";
-import {
-  befriend,
-  type ConnectOptions,
-  connectAndLogin,
-  type ImppClient,
-  type ResponseFrame,
-} from "@impp/client";
+import { describe, test } from "node:test";
+import { befriend, type ImppClient, type ResponseFrame } from "@impp/client";
 import {
   AvatarError,
   AvatarTlv,
@@ -25,10 +19,10 @@ import {
   type TlvBlock,
   TlvWriter,
 } from "@impp/protocol";
-import { type Cluster, type ClusterMode, isMultiProcess, startCluster } from "../testing/cluster.js";
+import type { ClusterMode } from "../testing/cluster.js";
+import { e2eHarness } from "./harness.js";
 import { E2E_ENV } from "./suite.js";
 
-const PASSWORD = "correct horse battery staple";
 const GIF = Buffer.from(
   "47494638396101000100800000ffffff00000021f90401000000002c00000000010001000002024401003b",
   "hex",
@@ -57,40 +51,8 @@ const text = (f: ResponseFrame) => f.tlvs.first(GroupChatsTlv.MESSAGE)?.toString
 
 export function groupsSuite(mode: ClusterMode): void {
   describe(`avatars and group chats (${mode})`, () => {
-    let cluster: Cluster;
-    const clients: ImppClient[] = [];
-
-    before(async () => {
-      cluster = await startCluster({
-        mode,
-        env: { ...E2E_ENV, IMPP_GROUP_MAX_MEMBERS: "5" },
-        ...(isMultiProcess(mode) ? { edges: 2 } : {}),
-      });
-    });
-    after(async () => {
-      for (const c of clients) c.destroy();
-      await cluster?.stop();
-    });
-
-    const newUser = async (prefix: string): Promise<string> => {
-      const name = `${prefix}${randomBytes(4).toString("hex")}`;
-      await cluster.addUser(name, PASSWORD);
-      return name;
-    };
-    const options = (i: number): ConnectOptions => {
-      const e = cluster.edges[i % cluster.edges.length]!;
-      return { host: e.host, port: e.port, rejectUnauthorized: false, timeoutMs: 8000 };
-    };
-    const login = async (name: string, edge: number, deviceName?: string) => {
-      const c = await connectAndLogin({
-        ...options(edge),
-        name,
-        password: PASSWORD,
-        ...(deviceName ? { deviceName } : {}),
-      });
-      clients.push(c);
-      return c;
-    };
+    const h = e2eHarness(mode, { ...E2E_ENV, IMPP_GROUP_MAX_MEMBERS: "5" });
+    const { newUser, login } = h;
     const expectOk = (r: ResponseFrame, what: string) =>
       assert.equal(r.isError, false, `${what}: error ${r.errorCode}`);
 

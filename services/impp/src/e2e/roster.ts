@@ -1,9 +1,8 @@
 // End to end: contact lists and presence (PROTOCOL.md §4.3, §4.5) with the real client against a
 // whole server — embedded, and distributed with each pair of users on different edges.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { after, before, describe, test } from "node:test";
-import { befriend, type ConnectOptions, connectAndLogin, ImppClient, type ResponseFrame } from "@impp/client";
+import { describe, test } from "node:test";
+import { befriend, ImppClient, type ResponseFrame } from "@impp/client";
 import {
   DeviceTlv,
   DeviceType,
@@ -18,10 +17,10 @@ import {
   Status,
   TlvWriter,
 } from "@impp/protocol";
-import { type Cluster, type ClusterMode, isMultiProcess, startCluster } from "../testing/cluster.js";
+import { type ClusterMode, isMultiProcess } from "../testing/cluster.js";
+import { e2eHarness, PASSWORD } from "./harness.js";
 import { E2E_ENV } from "./suite.js";
 
-const PASSWORD = "correct horse battery staple";
 const LIST_LIMIT = 5;
 
 const isLists = (type: number) => (f: ResponseFrame) =>
@@ -35,40 +34,8 @@ const statusIn = (f: ResponseFrame) => f.tlvs.u16(PresenceTlv.STATUS);
 
 export function rosterSuite(mode: ClusterMode): void {
   describe(`contact lists and presence (${mode})`, () => {
-    let cluster: Cluster;
-    const clients: ImppClient[] = [];
-
-    before(async () => {
-      cluster = await startCluster({
-        mode,
-        env: { ...E2E_ENV, IMPP_LIST_LIMIT: String(LIST_LIMIT) },
-        ...(isMultiProcess(mode) ? { edges: 2 } : {}),
-      });
-    });
-    after(async () => {
-      for (const c of clients) c.destroy();
-      await cluster?.stop();
-    });
-
-    const newUser = async (prefix: string): Promise<string> => {
-      const name = `${prefix}${randomBytes(4).toString("hex")}`;
-      await cluster.addUser(name, PASSWORD);
-      return name;
-    };
-    const options = (i: number): ConnectOptions => {
-      const e = cluster.edges[i % cluster.edges.length]!;
-      return { host: e.host, port: e.port, rejectUnauthorized: false, timeoutMs: 8000 };
-    };
-    const login = async (name: string, edge: number, deviceName?: string) => {
-      const c = await connectAndLogin({
-        ...options(edge),
-        name,
-        password: PASSWORD,
-        ...(deviceName ? { deviceName } : {}),
-      });
-      clients.push(c);
-      return c;
-    };
+    const h = e2eHarness(mode, { ...E2E_ENV, IMPP_LIST_LIMIT: String(LIST_LIMIT) });
+    const { newUser, options, login } = h;
     /** Two users logged in on different edges. */
     const pair = async () => {
       const [an, bn] = [await newUser("ann"), await newUser("bob")];
@@ -192,7 +159,7 @@ export function rosterSuite(mode: ClusterMode): void {
       const desk = await login(an, 0, "desk");
       await befriend({ client: desk, name: an }, { client: b, name: bn });
       const phone = await ImppClient.connect(options(0));
-      clients.push(phone);
+      h.track(phone);
       expectOk(await phone.authenticate(an, PASSWORD), "AUTHENTICATE");
       expectOk(await phone.bind({ deviceName: "phone", isMobile: true }), "BIND mobile");
       const update = (c: ImppClient, idle: boolean) =>
@@ -287,7 +254,7 @@ export function rosterSuite(mode: ClusterMode): void {
         assert.equal(await presenceOf(w, an), Status.ONLINE);
         await w.ping();
         w.drainIndications();
-        await cluster.killEdge(1, "SIGKILL");
+        await h.cluster.killEdge(1, "SIGKILL");
         // An OFFLINE update after which the watcher's own query agrees (a late one from the
         // befriending may come first; it is followed by the one the kill causes).
         for (;;) {
