@@ -12,8 +12,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type AccountsAdmin, createAccountsAdmin } from "@impp/auth";
+import { BusError, connectNatsBus, subjects } from "@impp/bus";
 import { ConfigError, loadConfig, ROLES } from "@impp/config";
 import { loadOrCreateTls } from "@impp/edge";
+import { Family } from "@impp/protocol";
 import { openStore, type Store } from "@impp/store";
 import pg from "pg";
 import { remoteAdmin } from "../commands/user.js";
@@ -461,6 +463,10 @@ async function distributed(
     const exited = new Promise((r) => child.once("exit", r));
     child.kill(signal);
     await exited;
+    // The process is gone, but nats-server drops its subscriptions only once it has read the
+    // closed socket: a request sent in between is routed to the dead subscriber and times out.
+    // Tests that kill the services expect "no responders" from then on, so wait for NATS to say it.
+    await untilNoResponders(natsUrl, shared.IMPP_NATS_PREFIX);
   };
   return {
     mode: "distributed",
@@ -485,6 +491,28 @@ async function distributed(
     server: undefined,
     stop: run,
   };
+}
+
+/** Resolves once NATS answers a request to the IM family with "no responders" (bounded: 10 s). */
+async function untilNoResponders(natsUrl: string, prefix: string | undefined): Promise<void> {
+  const bus = await connectNatsBus({
+    url: natsUrl,
+    name: "cluster-probe",
+    ...(prefix ? { subjectPrefix: prefix } : {}),
+  });
+  try {
+    const until = Date.now() + 10_000;
+    while (Date.now() < until) {
+      try {
+        await bus.request(subjects.request(Family.IM), new Uint8Array(0), { timeoutMs: 250 });
+      } catch (e) {
+        if (e instanceof BusError && e.kind === "NO_RESPONDERS") return;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    await bus.close();
+  }
 }
 
 /** The cluster's own NATS, Redis or Postgres process; NOT_SUPPORTED for a shared one. */
