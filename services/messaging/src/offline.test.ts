@@ -15,7 +15,7 @@ import { messagingModule } from "./module.js";
 import { createOffline } from "./offline.js";
 import { createOfflineRepository, offlineMigrations } from "./offline-store.js";
 import type { MessagingDeps } from "./send.js";
-import { request } from "./test-support.js";
+import { bindDevice as bindOn, request } from "./test-support.js";
 
 const NOW = 1_700_000_000_500;
 
@@ -100,25 +100,8 @@ describe("offline messages through the IM handlers", () => {
       request(block, { type: ImType.OFFLINE_MESSAGES_DELETE, account, device: "pc", capabilities }),
     );
   };
-  const bind = async (account: string, name: string, capabilities: number[]) => {
-    const r = await sessions.bindDevice(
-      {
-        account,
-        edgeId: "edge-a",
-        connId: `${account}-${name}`,
-        remoteAddress: "192.0.2.1",
-        connectedAt: NOW,
-        status: 1,
-        capabilities,
-        isIdle: false,
-        isMobile: false,
-        isStatusAutomatic: false,
-      },
-      name,
-      10,
-    );
-    assert.ok(r.ok);
-  };
+  const bind = (account: string, name: string, capabilities: number[]) =>
+    bindOn(sessions, account, name, "edge-a", capabilities);
   let user: (prefix: string) => Promise<string>;
 
   before(async () => {

@@ -31,7 +31,7 @@ const handleImRequest = (req: RequestEnvelope, deps: MessagingDeps) =>
   handlerFor(messagingModule, Family.IM, deps, deps.config)(req);
 
 import { messagingModule } from "./module.js";
-import { request } from "./test-support.js";
+import { bindDevice as bindOn, request } from "./test-support.js";
 
 const config = testConfig({ IMPP_DOMAIN: "example.org" });
 const NOW = 1_700_000_000_500;
@@ -71,25 +71,8 @@ describe("IM MESSAGE_SEND", () => {
   let edgeB: FakeEdge;
   let deps: MessagingDeps;
 
-  const bindDevice = async (account: string, name: string, edgeId: string, capabilities: number[]) => {
-    const r = await sessions.bindDevice(
-      {
-        account,
-        edgeId,
-        connId: `${account}-${name}`,
-        remoteAddress: "192.0.2.1",
-        connectedAt: NOW,
-        status: 1,
-        capabilities,
-        isIdle: false,
-        isMobile: false,
-        isStatusAutomatic: false,
-      },
-      name,
-      10,
-    );
-    assert.ok(r.ok);
-  };
+  const bindDevice = (account: string, name: string, edgeId: string, capabilities: number[]) =>
+    bindOn(sessions, account, name, edgeId, capabilities);
 
   let store: Store;
   before(async () => {
