@@ -16,7 +16,8 @@
 //     fresh server.
 // Settings: IMPP_BENCH_MODES (embedded,distributed), IMPP_BENCH_CONNECTIONS (1000,10000),
 // IMPP_BENCH_PAIRS (500), IMPP_BENCH_SECONDS (10), IMPP_BENCH_WINDOW (per-sender messages in flight, 4),
-// IMPP_BENCH_PARTS (connections,im,presence,storm,offline).
+// IMPP_BENCH_PARTS (connections,im,presence,storm,offline), IMPP_BENCH_NODE_ARGS (flags for the
+// server processes, e.g. --cpu-prof).
 // IMPP_BENCH_GROUPS=1 runs, instead of the above, the group-chat and avatar figures: a group of
 // IMPP_BENCH_GROUP_SIZE (200) members online across the edges — group messages/s and p50/p99 time
 // until the last member has a message — and avatar GETs/s from 500 clients for 50 distinct avatars.
@@ -58,6 +59,8 @@ const STORM = Number(env.IMPP_BENCH_STORM ?? 1000);
 const STORM_CONTACTS = 100;
 const GROUPS = env.IMPP_BENCH_GROUPS === "1";
 const GROUP_SIZE = Number(env.IMPP_BENCH_GROUP_SIZE ?? 200);
+/** Extra node flags for the server processes, space-separated (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`). */
+const NODE_ARGS = (env.IMPP_BENCH_NODE_ARGS ?? "").split(" ").filter((s) => s !== "");
 const CONCURRENCY = 64; // logins in flight while connecting
 const USERS = 100; // accounts the connection test spreads its devices over
 const PASSWORD = "bench password";
@@ -128,6 +131,7 @@ async function benchMode(mode: ClusterMode): Promise<void> {
   const cluster = await startCluster({
     mode,
     env: SERVER_ENV,
+    nodeArgs: NODE_ARGS,
     ...(mode === "distributed" ? { edges: 2 } : {}),
     ...(PARTS.has("storm") ? { seed: (store: Store) => seedStorm(store, stormHash) } : {}),
   });
