@@ -1,7 +1,7 @@
 // Deliveries to the edges holding a user's devices (docs/architecture.md: addressed to edges, acked).
 import type { Bus, DeliveryEnvelope } from "@impp/bus";
 import { DeliveryFilter, decodeDeliveryAck, encodeDelivery, isEnvelopeError, subjects } from "@impp/bus";
-import { injectContext } from "@impp/telemetry";
+import { traceHeaders } from "@impp/telemetry";
 
 export type DeliveryOutcome =
   | { ok: true; edgeId: string; delivered: number }
@@ -17,7 +17,7 @@ export async function deliver(
   try {
     const msg = await bus.request(subjects.edge(edgeId), encodeDelivery(envelope), {
       timeoutMs,
-      headers: injectContext({}),
+      headers: traceHeaders(),
     });
     const ack = decodeDeliveryAck(msg.data);
     if (isEnvelopeError(ack)) return { ok: false, edgeId, error: ack };

@@ -3,7 +3,7 @@ import type { Bus, BusMessage, ReplyEnvelope, RequestEnvelope } from "@impp/bus"
 import { decodeRequest, encodeReply, isEnvelopeError, ReplyAction, subjects } from "@impp/bus";
 import { errorCodeOf, errorName, familyName, GlobalError, typeName } from "@impp/protocol";
 import type { Telemetry } from "@impp/telemetry";
-import { extractContext, subjectLabel, withSpan } from "@impp/telemetry";
+import { extractContext, isTracing, NO_SPAN, type Span, subjectLabel, withSpan } from "@impp/telemetry";
 import type { CompiledRoute, FamilyModule, ModuleContext, Outcome, SessionNeed, Started } from "./module.js";
 import { parseContext } from "./module.js";
 import { asBuffer, errorReply, RequestFailure } from "./request.js";
@@ -137,7 +137,9 @@ export function serveFamily(
 ): FamilyServer {
   const inflight = new Set<Promise<void>>();
   const familyLabel = familyName(family);
-  const duration = telemetry.metrics.requestDuration;
+  // The labelled child once, not a label lookup per request.
+  const duration = telemetry.metrics.requestDuration.labels(familyLabel, service);
+  const tracing = isTracing(telemetry.tracer);
   const errors = telemetry.metrics.errors;
   const expired = telemetry.metrics.requestsExpired;
   const now = clock ?? Date.now;
@@ -168,7 +170,39 @@ export function serveFamily(
       msg.respond(encodeReply(errorReply(req, GlobalError.SERVICE_UNAVAILABLE)));
       return;
     }
-    const started = process.hrtime.bigint();
+    const started = performance.now();
+    const work = async (span: Span): Promise<void> => {
+      const { reply, after } = splitOutcome(await safely(req, telemetry, handler));
+      // An edge that sends no deadline is older than the DEVICE_RECORD action: it would refuse it.
+      const r = req.deadline === undefined ? withoutRecord(reply) : reply;
+      const code = replyErrorCode(r.frames);
+      if (code !== undefined) {
+        span.setAttribute("impp.error", errorName(family, code));
+        errors.inc({ family: familyLabel, code: errorName(family, code) });
+      }
+      let bytes: Uint8Array;
+      try {
+        bytes = encodeReply(r);
+      } catch (err) {
+        telemetry.logger.error({ err }, "reply could not be encoded; answering SERVICE_UNAVAILABLE");
+        bytes = encodeReply(errorReply(req, GlobalError.SERVICE_UNAVAILABLE));
+      }
+      msg.respond(bytes);
+      duration.observe((performance.now() - started) / 1000);
+      // Answer first, then the follow-up: the requester does not wait for it.
+      if (after !== undefined) {
+        try {
+          await after();
+        } catch (err) {
+          telemetry.logger.error(
+            { err, family: req.family, type: req.type, connId: req.connId },
+            "follow-up work after the reply failed",
+          );
+        }
+      }
+    };
+    // Without an exporter no span is made at all: no name, attributes or context per request.
+    if (!tracing) return work(NO_SPAN);
     await withSpan(
       telemetry.tracer,
       `${service} ${familyLabel} ${typeName(family, req.type)}`,
@@ -180,36 +214,7 @@ export function serveFamily(
         "impp.edge": req.edgeId,
         "impp.conn": req.connId,
       },
-      async (span) => {
-        const { reply, after } = splitOutcome(await safely(req, telemetry, handler));
-        // An edge that sends no deadline is older than the DEVICE_RECORD action: it would refuse it.
-        const r = req.deadline === undefined ? withoutRecord(reply) : reply;
-        const code = replyErrorCode(r.frames);
-        if (code !== undefined) {
-          span.setAttribute("impp.error", errorName(family, code));
-          errors.inc({ family: familyLabel, code: errorName(family, code) });
-        }
-        let bytes: Uint8Array;
-        try {
-          bytes = encodeReply(r);
-        } catch (err) {
-          telemetry.logger.error({ err }, "reply could not be encoded; answering SERVICE_UNAVAILABLE");
-          bytes = encodeReply(errorReply(req, GlobalError.SERVICE_UNAVAILABLE));
-        }
-        msg.respond(bytes);
-        duration.observe({ family: familyLabel, service }, Number(process.hrtime.bigint() - started) / 1e9);
-        // Answer first, then the follow-up: the requester does not wait for it.
-        if (after !== undefined) {
-          try {
-            await after();
-          } catch (err) {
-            telemetry.logger.error(
-              { err, family: req.family, type: req.type, connId: req.connId },
-              "follow-up work after the reply failed",
-            );
-          }
-        }
-      },
+      work,
     );
   };
 

@@ -1,8 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { context, ROOT_CONTEXT, SpanStatusCode, TraceFlags, trace } from "@opentelemetry/api";
+import { context, ROOT_CONTEXT, SpanStatusCode, trace } from "@opentelemetry/api";
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
-import { createTelemetry, extractContext, injectContext, withSpan } from "./index.js";
+import {
+  createTelemetry,
+  extractContext,
+  injectContext,
+  isTracing,
+  traceHeaders,
+  withSpan,
+} from "./index.js";
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-0[01]$/;
 
@@ -70,20 +77,43 @@ describe("injectContext / extractContext", () => {
     }
   });
 
-  test("without any exporter spans are non-recording but still propagate ids", async () => {
+  test("without any exporter no span is made: fn runs with a non-recording span, nothing is injected", async () => {
     const t = createTelemetry({ serviceName: "cheap", logLevel: "silent" });
-    const headers = await withSpan(t.tracer, "op", undefined, { a: 1 }, async (span) => {
-      assert.equal(span.isRecording(), false);
-      return injectContext({});
+    assert.equal(isTracing(t.tracer), false);
+    const seen = await withSpan(t.tracer, "op", undefined, { a: 1 }, async (span) => {
+      await Promise.resolve();
+      return {
+        recording: span.isRecording(),
+        headers: traceHeaders(),
+        active: trace.getSpan(context.active()),
+      };
     });
-    const m = TRACEPARENT.exec(headers["traceparent"] ?? "");
-    assert.ok(m);
-    assert.equal(trace.getSpanContext(extractContext(headers))?.traceFlags, TraceFlags.NONE);
-    // A downstream hop continues the same trace.
-    const downstream = await withSpan(t.tracer, "next", extractContext(headers), {}, async (s) =>
-      s.spanContext(),
+    assert.deepEqual(seen, { recording: false, headers: undefined, active: undefined });
+    // A thrown error still reaches the caller.
+    await assert.rejects(
+      withSpan(t.tracer, "op", undefined, {}, async () => {
+        throw new Error("boom");
+      }),
+      /boom/,
     );
-    assert.equal(downstream.traceId, m[1]);
+    await t.shutdown();
+  });
+
+  test("with an exporter, traceHeaders carries the active span's traceparent", async () => {
+    const t = createTelemetry({
+      serviceName: "hdr",
+      logLevel: "silent",
+      spanExporter: new InMemorySpanExporter(),
+    });
+    assert.equal(isTracing(t.tracer), true);
+    assert.equal(traceHeaders(), undefined, "outside a span: nothing");
+    const headers = await withSpan(t.tracer, "op", undefined, {}, async (span) => {
+      await Promise.resolve();
+      return { h: traceHeaders(), id: span.spanContext().traceId };
+    });
+    const m = TRACEPARENT.exec(headers.h?.["traceparent"] ?? "");
+    assert.ok(m, JSON.stringify(headers.h));
+    assert.equal(m[1], headers.id);
     await t.shutdown();
   });
 });

@@ -4,13 +4,16 @@ import {
   context,
   defaultTextMapGetter,
   defaultTextMapSetter,
+  INVALID_SPAN_CONTEXT,
   type Link,
   ROOT_CONTEXT,
   type Span,
   SpanStatusCode,
   type Tracer,
+  trace,
 } from "@opentelemetry/api";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { isTracing } from "./tracing.js";
 
 // Our own instance rather than the global propagator: bus code may inject/extract before (or without)
 // any createTelemetry call, and the W3C propagator is stateless.
@@ -26,6 +29,16 @@ export function injectContext(
 ): Record<string, string> {
   propagator.inject(ctx, headers, defaultTextMapSetter);
   return headers;
+}
+
+/**
+ * The trace headers for the active context, or undefined when no span is active (tracing off: the
+ * bus then carries no headers at all, nothing is allocated).
+ */
+export function traceHeaders(ctx: Context = context.active()): Record<string, string> | undefined {
+  if (trace.getSpan(ctx) === undefined) return undefined;
+  const headers = injectContext({}, ctx);
+  return headers["traceparent"] === undefined ? undefined : headers;
 }
 
 /**
@@ -52,7 +65,13 @@ export function withSpan<T>(
   return withLinkedSpan(tracer, name, parent, attrs, undefined, fn);
 }
 
-/** withSpan, with links to other spans (e.g. a request's span to its connection's impp.session). */
+/** What a function run without a span gets: records nothing, costs nothing. */
+export const NO_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/**
+ * withSpan, with links to other spans (e.g. a request's span to its connection's impp.session).
+ * For a tracer whose spans nobody exports, `fn` runs directly with a non-recording span.
+ */
 export function withLinkedSpan<T>(
   tracer: Tracer,
   name: string,
@@ -61,6 +80,7 @@ export function withLinkedSpan<T>(
   links: Link[] | undefined,
   fn: (span: Span) => Promise<T>,
 ): Promise<T> {
+  if (!isTracing(tracer)) return fn(NO_SPAN);
   const options = links === undefined ? { attributes: attrs } : { attributes: attrs, links };
   return tracer.startActiveSpan(name, options, parent ?? context.active(), async (span) => {
     try {

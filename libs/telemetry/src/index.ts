@@ -4,7 +4,7 @@ export { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 export { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 export type { Logger } from "pino";
 export { Registry } from "prom-client";
-export { extractContext, injectContext, withLinkedSpan, withSpan } from "./context.js";
+export { extractContext, injectContext, NO_SPAN, traceHeaders, withLinkedSpan, withSpan } from "./context.js";
 export { HealthServerError, TelemetryConfigError } from "./errors.js";
 export type { HealthServer, HealthServerOptions, RouteHandler } from "./health.js";
 export { startHealthServer } from "./health.js";
@@ -13,4 +13,4 @@ export { createMetrics, ensureCounter, ensureGauge, ensureHistogram, subjectLabe
 export { type LimitedLevel, RepeatLimiter, type RepeatLimiterOptions } from "./repeat-limit.js";
 export type { Telemetry, TelemetryOptions } from "./telemetry.js";
 export { createTelemetry } from "./telemetry.js";
-export { SESSION_SPAN, SessionRootSampler } from "./tracing.js";
+export { isTracing, SESSION_SPAN, SessionRootSampler } from "./tracing.js";

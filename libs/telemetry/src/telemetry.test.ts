@@ -27,7 +27,12 @@ function logSink(): { stream: Writable; lines: () => Record<string, unknown>[] }
 describe("createTelemetry logs", () => {
   test("a line logged inside an active span carries its trace_id and span_id; outside it does not", async () => {
     const sink = logSink();
-    const t = createTelemetry({ serviceName: "logs-test", logLevel: "info", logDestination: sink.stream });
+    const t = createTelemetry({
+      serviceName: "logs-test",
+      logLevel: "info",
+      logDestination: sink.stream,
+      spanExporter: new InMemorySpanExporter(),
+    });
     t.logger.info("before");
     let ids: { traceId: string; spanId: string } | undefined;
     await withSpan(t.tracer, "op", undefined, {}, async (span) => {
@@ -125,7 +130,11 @@ describe("several Telemetry instances in one process (embedded mode)", () => {
   });
 
   test("the process-wide context manager makes spans active across awaits", async () => {
-    const t = createTelemetry({ serviceName: "ctx", logLevel: "silent" });
+    const t = createTelemetry({
+      serviceName: "ctx",
+      logLevel: "silent",
+      spanExporter: new InMemorySpanExporter(),
+    });
     await withSpan(t.tracer, "outer", undefined, {}, async (span) => {
       await new Promise((r) => setImmediate(r));
       assert.equal(trace.getSpan(context.active()), span);

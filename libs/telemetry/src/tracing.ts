@@ -23,18 +23,38 @@ import { TelemetryConfigError } from "./errors.js";
 // OTel's API globals can be set once per process. Embedded mode creates one Telemetry per service in the
 // same process, so registration happens on the first call and later calls reuse what is there.
 let globalsRegistered = false;
+let contextManagerRegistered = false;
 
-function registerGlobalsOnce(provider: BasicTracerProvider): void {
-  if (globalsRegistered) return;
-  globalsRegistered = true;
-  const manager = new AsyncLocalStorageContextManager();
-  manager.enable();
-  // False when someone (e.g. a host application) registered first: theirs wins, ours is dropped.
-  if (!context.setGlobalContextManager(manager)) manager.disable();
-  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-  // The global provider serves third-party instrumentation; our own code uses Telemetry.tracer, which
-  // belongs to its own provider so each embedded service keeps its service.name.
-  trace.setGlobalTracerProvider(provider);
+function registerGlobalsOnce(provider: BasicTracerProvider, exporting: boolean): void {
+  if (!globalsRegistered) {
+    globalsRegistered = true;
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    // The global provider serves third-party instrumentation; our own code uses Telemetry.tracer, which
+    // belongs to its own provider so each embedded service keeps its service.name.
+    trace.setGlobalTracerProvider(provider);
+  }
+  // The async context (AsyncLocalStorage: a hook on every promise) only once spans are exported:
+  // without an exporter nobody reads a span, and the hooks cost ~5 % of the IM hot path (#13).
+  if (exporting && !contextManagerRegistered) {
+    contextManagerRegistered = true;
+    const manager = new AsyncLocalStorageContextManager();
+    manager.enable();
+    // False when someone (e.g. a host application) registered first: theirs wins, ours is dropped.
+    if (!context.setGlobalContextManager(manager)) manager.disable();
+  }
+}
+
+/**
+ * Tracers whose spans nobody exports (no OTLP endpoint, no test exporter). withSpan and
+ * withLinkedSpan run their function directly for these: no span object, no context switch, no
+ * attributes built — telemetry that costs nothing when nobody listens. Sessions still start a
+ * (non-recording) span with ids, once per connection, so log lines carry a trace id.
+ */
+const silentTracers = new WeakSet<Tracer>();
+
+/** Whether spans of this tracer go anywhere (an exporter is configured). */
+export function isTracing(tracer: Tracer): boolean {
+  return !silentTracers.has(tracer);
 }
 
 /** Resolves OTEL_EXPORTER_OTLP_ENDPOINT semantics: a base URL to which the signal path is appended. */
@@ -108,17 +128,20 @@ export function createTracing(opts: TracingOptions): Tracing {
         "service.instance.id": `${hostname()}/${process.pid}`,
       }),
     ),
-    // Nothing to export to: spans are non-recording (no attributes kept, no processor work) but still get
-    // ids, so logs carry trace ids and traceparent still flows through the bus.
+    // Nothing to export to: the only spans made are the connections' impp.session spans
+    // (non-recording, with ids, so a connection's log lines share a trace id); requests make none
+    // (withSpan runs them directly, see silentTracers) and no traceparent travels on the bus.
     sampler:
       processors.length === 0
         ? new AlwaysOffSampler()
         : new ParentBasedSampler({ root: new SessionRootSampler(opts.messageRatio ?? 1) }),
     spanProcessors: processors,
   });
-  registerGlobalsOnce(provider);
+  registerGlobalsOnce(provider, processors.length > 0);
+  const tracer = provider.getTracer(opts.serviceName);
+  if (processors.length === 0) silentTracers.add(tracer);
   return {
-    tracer: provider.getTracer(opts.serviceName),
+    tracer,
     shutdown: () => provider.shutdown(),
   };
 }

@@ -139,7 +139,7 @@ describe("ordering (§2.4)", () => {
 });
 
 describe("the request envelope", () => {
-  test("carries the session, the connection, the edge and the trace context", async () => {
+  test("carries the session, the connection and the edge; no trace context while nothing exports spans", async () => {
     const c = await TestClient.bound(stack.edge.ports.plain, "ford", "satchel", [1, 2, 0x4001]);
     const block = new TlvWriter().string(1, "x").finish();
     const sent = Date.now();
@@ -168,7 +168,9 @@ describe("the request envelope", () => {
       },
     );
     assert.match(req.connId, /.+/);
-    assert.match(tlvs(res).string(1) as string, /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+    // Telemetry that costs nothing when nobody listens (#13): no span, so no traceparent header.
+    // With an exporter the trace crosses the bus: edge.trace.test.ts.
+    assert.equal(tlvs(res).string(1), "none");
     c.close();
     await gone.waitFor("ford");
   });
