@@ -390,3 +390,4 @@ export function runBusContract(
     });
   });
 }
+export { runCallsContract } from "./calls-contract.js";

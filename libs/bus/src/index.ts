@@ -2,6 +2,16 @@
 // NATS implementations, subject names and the binary envelopes. The contract
 // suite lives at "@impp/bus/contract" so production code never loads node:test.
 export * from "./bus.js";
+export {
+  type CallOptions,
+  type DeliveryServer,
+  deliverToEdge,
+  type RequestServer,
+  requestService,
+  type ServeOptions,
+  serveDeliveries,
+  serveRequests,
+} from "./calls.js";
 export * from "./envelope.js";
 export { createMemoryBus, MEMORY_MAX_PAYLOAD, type MemoryBusOptions } from "./memory.js";
 export { connectNatsBus, type NatsAuth, type NatsBusOptions, natsConnectOptions } from "./nats.js";

@@ -15,6 +15,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from "./bus.js";
+import { closeLocalCalls } from "./calls.js";
 import { HandlerRunner } from "./handlers.js";
 import { headersWireSize, normalizeHeaders } from "./headers.js";
 import { hasWildcardToken, isPublishSubject, isSubscribeSubject, matchTokens } from "./subject-syntax.js";
@@ -203,6 +204,8 @@ class MemoryBus implements Bus {
 
   private async drainAndClose(): Promise<void> {
     this.state = "closing";
+    // Like requests: new direct calls (calls.ts) fail CLOSED from now on; running ones finish.
+    closeLocalCalls(this);
     // Like a NATS drain: subscriptions stop matching new messages but still get
     // what was published before close(); request inboxes stay so replies arrive.
     for (const sub of this.userSubs) this.unindex(sub);

@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { after, describe, test } from "node:test";
 import type { Bus, BusMessage } from "./bus.js";
 import { BusError } from "./bus.js";
-import { runBusContract } from "./contract.js";
+import { runBusContract, runCallsContract } from "./contract.js";
 import { connectNatsBus } from "./nats.js";
 
 const url = process.env.IMPP_TEST_NATS_URL ?? "nats://127.0.0.1:4222";
@@ -22,6 +22,11 @@ runBusContract(
   "nats with a subject prefix",
   () => connectNatsBus({ url, name: "impp-bus-test", onHandlerError: () => {}, subjectPrefix: namespace }),
   { subjectPrefix: prefix },
+);
+
+// The calls edges and services make of each other, encoded; a namespace of its own per run.
+runCallsContract("nats (encoded envelopes)", () =>
+  connectNatsBus({ url, onHandlerError: () => {}, subjectPrefix: `calls${randomBytes(4).toString("hex")}` }),
 );
 
 describe("NATS subject prefixes", () => {

@@ -1,6 +1,6 @@
 // Deliveries to the edges holding a user's devices (docs/architecture.md: addressed to edges, acked).
 import type { Bus, DeliveryEnvelope } from "@impp/bus";
-import { DeliveryFilter, decodeDeliveryAck, encodeDelivery, isEnvelopeError, subjects } from "@impp/bus";
+import { DeliveryFilter, deliverToEdge, isEnvelopeError } from "@impp/bus";
 import { traceHeaders } from "@impp/telemetry";
 
 export type DeliveryOutcome =
@@ -15,11 +15,7 @@ export async function deliver(
   timeoutMs: number,
 ): Promise<DeliveryOutcome> {
   try {
-    const msg = await bus.request(subjects.edge(edgeId), encodeDelivery(envelope), {
-      timeoutMs,
-      headers: traceHeaders(),
-    });
-    const ack = decodeDeliveryAck(msg.data);
+    const ack = await deliverToEdge(bus, edgeId, envelope, { timeoutMs, headers: traceHeaders() });
     if (isEnvelopeError(ack)) return { ok: false, edgeId, error: ack };
     return { ok: true, edgeId, delivered: ack.delivered };
   } catch (error) {

@@ -1,6 +1,6 @@
 // The bus side of a service: decode the envelope, continue the trace, run the handler, reply.
-import type { Bus, BusMessage, ReplyEnvelope, RequestEnvelope } from "@impp/bus";
-import { decodeRequest, encodeReply, isEnvelopeError, ReplyAction, subjects } from "@impp/bus";
+import type { Bus, Headers, ReplyEnvelope, RequestEnvelope } from "@impp/bus";
+import { ReplyAction, serveRequests, subjects } from "@impp/bus";
 import { errorCodeOf, errorName, familyName, GlobalError, typeName } from "@impp/protocol";
 import type { Telemetry } from "@impp/telemetry";
 import { extractContext, isTracing, NO_SPAN, type Span, subjectLabel, withSpan } from "@impp/telemetry";
@@ -144,13 +144,11 @@ export function serveFamily(
   const expired = telemetry.metrics.requestsExpired;
   const now = clock ?? Date.now;
 
-  const onMessage = async (msg: BusMessage): Promise<void> => {
-    const req = decodeRequest(msg.data);
-    if (isEnvelopeError(req)) {
-      // Nothing to echo an error on: the edge's own timeout answers the client.
-      telemetry.logger.warn({ err: req, subject: msg.subject }, "undecodable request envelope dropped");
-      return;
-    }
+  const serve = async (
+    req: RequestEnvelope,
+    headers: Headers | undefined,
+    respond: (reply: ReplyEnvelope) => void,
+  ): Promise<void> => {
     if (pastDeadline(req, now())) {
       // The edge has given up on it (or will have before this reply could matter) and told the
       // client SERVICE_UNAVAILABLE: doing it now would make a failure reported to the client
@@ -167,7 +165,7 @@ export function serveFamily(
         },
         "request past its deadline dropped",
       );
-      msg.respond(encodeReply(errorReply(req, GlobalError.SERVICE_UNAVAILABLE)));
+      respond(errorReply(req, GlobalError.SERVICE_UNAVAILABLE));
       return;
     }
     const started = performance.now();
@@ -180,14 +178,7 @@ export function serveFamily(
         span.setAttribute("impp.error", errorName(family, code));
         errors.inc({ family: familyLabel, code: errorName(family, code) });
       }
-      let bytes: Uint8Array;
-      try {
-        bytes = encodeReply(r);
-      } catch (err) {
-        telemetry.logger.error({ err }, "reply could not be encoded; answering SERVICE_UNAVAILABLE");
-        bytes = encodeReply(errorReply(req, GlobalError.SERVICE_UNAVAILABLE));
-      }
-      msg.respond(bytes);
+      respond(r);
       duration.observe((performance.now() - started) / 1000);
       // Answer first, then the follow-up: the requester does not wait for it.
       if (after !== undefined) {
@@ -206,7 +197,7 @@ export function serveFamily(
     await withSpan(
       telemetry.tracer,
       `${service} ${familyLabel} ${typeName(family, req.type)}`,
-      extractContext(msg.headers),
+      extractContext(headers),
       {
         "impp.family": req.family,
         "impp.type": req.type,
@@ -218,18 +209,27 @@ export function serveFamily(
     );
   };
 
-  const sub = bus.subscribe(
-    subjects.request(family),
-    (msg) => {
-      const p = onMessage(msg).catch((err: unknown) => {
-        telemetry.logger.error({ err, subject: msg.subject }, "request processing failed");
-        telemetry.metrics.busHandlerErrors.inc({ subject: subjectLabel(msg.subject) });
+  const sub = serveRequests(
+    bus,
+    family,
+    (req, headers, respond) => {
+      const p = serve(req, headers, respond).catch((err: unknown) => {
+        telemetry.logger.error({ err, family: req.family, type: req.type }, "request processing failed");
+        telemetry.metrics.busHandlerErrors.inc({ subject: subjectLabel(subjects.request(family)) });
       });
       inflight.add(p);
       void p.finally(() => inflight.delete(p));
       return p;
     },
-    { queue: subjects.serviceQueue(family) },
+    {
+      onUndecodable: (err, subject) =>
+        telemetry.logger.warn({ err, subject }, "undecodable request envelope dropped"),
+      onError: (err, subject) => telemetry.logger.error({ err, subject }, "request processing failed"),
+      unencodable: (req, err) => {
+        telemetry.logger.error({ err }, "reply could not be encoded; answering SERVICE_UNAVAILABLE");
+        return errorReply(req, GlobalError.SERVICE_UNAVAILABLE);
+      },
+    },
   );
 
   return {

@@ -1,13 +1,6 @@
 // Deliveries addressed to this edge (docs/architecture.md): find the account's connections here,
 // apply the device and capability filters, write, acknowledge how many got it.
-import {
-  type BusMessage,
-  type DeliveryEnvelope,
-  DeliveryFilter,
-  decodeDelivery,
-  encodeDeliveryAck,
-  isEnvelopeError,
-} from "@impp/bus";
+import { type DeliveryEnvelope, DeliveryFilter } from "@impp/bus";
 import { FramesError, OutFrames } from "./frames.js";
 
 /** What delivery needs to know of a connection. */
@@ -147,26 +140,20 @@ function deliverToAccount(
 }
 
 /**
- * The bus handler for subjects.edge(edgeId): acknowledges how many connections took the delivery
- * (the kernel has the bytes). An undecodable delivery is acknowledged with 0.
+ * Serves one delivery addressed to this edge (serveDeliveries, in @impp/bus, brings it decoded or
+ * as a direct call): how many connections took it — the kernel has the bytes — which is the ack.
  */
-export function handleDeliveryMessage(
-  msg: BusMessage,
+export function serveDelivery(
+  env: DeliveryEnvelope,
   index: TargetLookup<DeliveryTarget>,
   onBad: (reason: string) => void,
   flushTimeoutMs?: number,
 ): number | Promise<number> {
-  const env = decodeDelivery(msg.data);
   const answer = (out: DeliveryOutcome): number => {
-    let delivered = 0;
-    if (out.ok) delivered = out.delivered;
-    else onBad(out.reason);
-    msg.respond(encodeDeliveryAck({ delivered }));
-    return delivered;
+    if (out.ok) return out.delivered;
+    onBad(out.reason);
+    return 0;
   };
-  if (isEnvelopeError(env)) {
-    return answer({ ok: false, reason: env.message });
-  }
   const out = deliver(env, index, flushTimeoutMs);
   return out instanceof Promise ? out.then(answer) : answer(out);
 }

@@ -2,12 +2,13 @@
 // drain together. Everything per connection lives in connection.ts; this file holds what is per edge.
 import type net from "node:net";
 import tls from "node:tls";
-import { type Bus, encodeDeliveryAck, type Subscription, subjects } from "@impp/bus";
+import { type Bus, type Subscription, serveDeliveries } from "@impp/bus";
 import type { Config } from "@impp/config";
 import { deliveryTimeout, publishEvent } from "@impp/service-kit";
 import type { SessionStore } from "@impp/sessions";
 import {
   extractContext,
+  isTracing,
   RepeatLimiter,
   SESSION_SPAN,
   type Span,
@@ -16,7 +17,7 @@ import {
 } from "@impp/telemetry";
 import { Connection, type ConnectionHost, PRELOGIN_BASE_COST } from "./connection.js";
 import { EdgeCounters } from "./counters.js";
-import { AccountIndex, type DeliveryTarget, handleDeliveryMessage, type TargetLookup } from "./delivery.js";
+import { AccountIndex, type DeliveryTarget, serveDelivery, type TargetLookup } from "./delivery.js";
 import { drainNotice, graceWait } from "./drain.js";
 import { deviceGoneEvent, deviceRestoredEvent } from "./events.js";
 import { AccountBuckets, Turns } from "./fairness.js";
@@ -27,7 +28,6 @@ import { restoreDevices } from "./restore.js";
 import { Router } from "./router.js";
 import { CloseReason, Sweeper, sweepIntervalMs } from "./sweeper.js";
 
-const PROBE_ACK = encodeDeliveryAck({ delivered: 0 });
 /** A session is its own trace: never the child of whatever context was active at accept. */
 const ROOT = extractContext(undefined);
 
@@ -215,32 +215,40 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
   // A span per delivery, child of the sending service's span: one trace covers edge → service → edge.
   // Subscribed before the first heartbeat: an edge that is registered answers on its subject, so a
   // starting sibling's probe (incarnations.ts) never mistakes it for a dead one.
-  const deliveries: Subscription = bus.subscribe(subjects.edge(edgeId), (msg) => {
-    if (msg.data.length === 0) {
-      msg.respond(PROBE_ACK); // a liveness probe
-      return;
-    }
-    const span = telemetry.tracer.startSpan(
-      "impp.edge.deliver",
-      { kind: SpanKind.CONSUMER },
-      extractContext(msg.headers),
-    );
-    const delivered = handleDeliveryMessage(
-      msg,
-      // Links only when the span records: an unsampled delivery builds nothing per connection.
-      span.isRecording() ? linkingLookup(index, span) : (index as AccountIndex<DeliveryTarget>),
-      (reason) => {
+  const tracing = isTracing(telemetry.tracer);
+  const deliveries: Subscription = serveDeliveries(
+    bus,
+    edgeId,
+    (env, headers) => {
+      const onBad = (reason: string) => {
         logger.warn({ reason }, "bad delivery");
-      },
-      flushTimeoutMs,
-    );
-    const done = (n: number) => {
-      span.setAttribute("impp.delivered", n);
-      span.end();
-    };
-    if (typeof delivered === "number") done(delivered);
-    else void delivered.then(done);
-  });
+      };
+      // Nothing exports spans: no span per delivery either (#13).
+      if (!tracing) return serveDelivery(env, index, onBad, flushTimeoutMs);
+      const span = telemetry.tracer.startSpan(
+        "impp.edge.deliver",
+        { kind: SpanKind.CONSUMER },
+        extractContext(headers),
+      );
+      const delivered = serveDelivery(
+        env,
+        // Links only when the span records: an unsampled delivery builds nothing per connection.
+        span.isRecording() ? linkingLookup(index, span) : (index as AccountIndex<DeliveryTarget>),
+        onBad,
+        flushTimeoutMs,
+      );
+      const done = (n: number): number => {
+        span.setAttribute("impp.delivered", n);
+        span.end();
+        return n;
+      };
+      return typeof delivered === "number" ? done(delivered) : delivered.then(done);
+    },
+    {
+      onUndecodable: (err) => logger.warn({ reason: err.message }, "bad delivery"),
+      onError: (err) => logger.error({ err }, "delivery failed"),
+    },
+  );
 
   // Edges must heartbeat before any device is bound on them.
   try {

@@ -2,13 +2,15 @@
 // as values: the connection answers SERVICE_UNAVAILABLE for all of them.
 import {
   type Bus,
-  decodeReply,
-  encodeRequest,
+  EnvelopeEncodeError,
   isBusError,
   isEnvelopeError,
   type ReplyEnvelope,
-  subjects,
+  requestService,
 } from "@impp/bus";
+
+const isEnvelopeEncodeError = (e: unknown): e is EnvelopeEncodeError => e instanceof EnvelopeEncodeError;
+
 import { familyName, typeName } from "@impp/protocol";
 import {
   extractContext,
@@ -113,42 +115,38 @@ export class Router {
 
   private async send(req: RouteRequest): Promise<RouteOutcome> {
     const d = this.deps;
-    let data: Buffer;
+    let reply: Awaited<ReturnType<typeof requestService>>;
     try {
-      data = encodeRequest({
-        // A service starts the request within the first half of our wait or never (it drops it
-        // unstarted past the deadline); the second half is for its work. So when we give up and
-        // answer SERVICE_UNAVAILABLE, a service that was stalled has not begun and never will.
-        deadline: Date.now() + requestStartBudget(d.timeoutMs),
-        flags: req.flags,
-        family: req.family,
-        type: req.type,
-        sequence: req.sequence,
-        connId: req.connId,
-        edgeId: d.edgeId,
-        server: d.serverName,
-        account: req.account,
-        device: req.device,
-        remoteAddress: req.remoteAddress,
-        capabilities: req.capabilities,
-        block: req.block,
-      });
-    } catch (e) {
-      return { ok: false, reason: "bus", detail: `cannot encode request: ${(e as Error).message}` };
-    }
-    let msg: Awaited<ReturnType<Bus["request"]>>;
-    try {
-      // Runs inside the request's span, so the injected traceparent names it as the parent.
-      msg = await d.bus.request(subjects.request(req.family), data, {
-        timeoutMs: d.timeoutMs,
-        headers: traceHeaders(),
-      });
+      // Runs inside the request's span (when tracing), so the traceparent names it as the parent.
+      reply = await requestService(
+        d.bus,
+        {
+          // A service starts the request within the first half of our wait or never (it drops it
+          // unstarted past the deadline); the second half is for its work. So when we give up and
+          // answer SERVICE_UNAVAILABLE, a service that was stalled has not begun and never will.
+          deadline: Date.now() + requestStartBudget(d.timeoutMs),
+          flags: req.flags,
+          family: req.family,
+          type: req.type,
+          sequence: req.sequence,
+          connId: req.connId,
+          edgeId: d.edgeId,
+          server: d.serverName,
+          account: req.account,
+          device: req.device,
+          remoteAddress: req.remoteAddress,
+          capabilities: req.capabilities,
+          block: req.block,
+        },
+        { timeoutMs: d.timeoutMs, headers: traceHeaders() },
+      );
     } catch (e) {
       if (isBusError(e, "NO_RESPONDERS")) return { ok: false, reason: "no_responders", detail: e.message };
       if (isBusError(e, "TIMEOUT")) return { ok: false, reason: "timeout", detail: e.message };
+      if (isEnvelopeEncodeError(e))
+        return { ok: false, reason: "bus", detail: `cannot encode request: ${e.message}` };
       return { ok: false, reason: "bus", detail: (e as Error).message };
     }
-    const reply = decodeReply(msg.data);
     if (isEnvelopeError(reply)) return { ok: false, reason: "bad_reply", detail: reply.message };
     return { ok: true, reply };
   }

@@ -17,7 +17,7 @@
 // Settings: IMPP_BENCH_MODES (embedded,distributed), IMPP_BENCH_CONNECTIONS (1000,10000),
 // IMPP_BENCH_PAIRS (500), IMPP_BENCH_SECONDS (10), IMPP_BENCH_WINDOW (per-sender messages in flight, 4),
 // IMPP_BENCH_PARTS (connections,im,presence,storm,offline), IMPP_BENCH_NODE_ARGS (flags for the
-// server processes, e.g. --cpu-prof).
+// server processes, e.g. --cpu-prof), IMPP_BENCH_VERBOSE=1 (the servers' log on stderr).
 // IMPP_BENCH_GROUPS=1 runs, instead of the above, the group-chat and avatar figures: a group of
 // IMPP_BENCH_GROUP_SIZE (200) members online across the edges — group messages/s and p50/p99 time
 // until the last member has a message — and avatar GETs/s from 500 clients for 50 distinct avatars.
@@ -132,6 +132,7 @@ async function benchMode(mode: ClusterMode): Promise<void> {
     mode,
     env: SERVER_ENV,
     nodeArgs: NODE_ARGS,
+    verbose: env.IMPP_BENCH_VERBOSE === "1",
     ...(mode === "distributed" ? { edges: 2 } : {}),
     ...(PARTS.has("storm") ? { seed: (store: Store) => seedStorm(store, stormHash) } : {}),
   });
