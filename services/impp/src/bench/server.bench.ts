@@ -59,6 +59,14 @@ const STORM = Number(env.IMPP_BENCH_STORM ?? 1000);
 const STORM_CONTACTS = 100;
 const GROUPS = env.IMPP_BENCH_GROUPS === "1";
 const GROUP_SIZE = Number(env.IMPP_BENCH_GROUP_SIZE ?? 200);
+/**
+ * Distributed: which of NATS and Redis the cluster runs as its own processes (default both), so
+ * their CPU is theirs alone and reported next to the server's; "" uses the shared ones.
+ */
+const OWN_INFRA = (env.IMPP_BENCH_OWN_INFRA ?? "nats,redis")
+  .split(",")
+  .map((s) => s.trim())
+  .filter((s): s is "nats" | "redis" => s === "nats" || s === "redis");
 /** Extra node flags for the server processes, space-separated (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`). */
 const NODE_ARGS = (env.IMPP_BENCH_NODE_ARGS ?? "").split(" ").filter((s) => s !== "");
 const CONCURRENCY = 64; // logins in flight while connecting
@@ -132,7 +140,7 @@ async function benchMode(mode: ClusterMode): Promise<void> {
     mode,
     env: SERVER_ENV,
     nodeArgs: NODE_ARGS,
-    ...(mode === "distributed" ? { edges: 2 } : {}),
+    ...(mode === "distributed" ? { edges: 2, ownInfra: OWN_INFRA } : {}),
     ...(PARTS.has("storm") ? { seed: (store: Store) => seedStorm(store, stormHash) } : {}),
   });
   const clients: ImppClient[] = [];
@@ -411,6 +419,8 @@ async function imRun(
     latencies.push(performance.now() - chunk.readDoubleBE(0));
   };
   for (const r of receivers) r.on("frame", onFrame);
+  const parts = cpuParts(cluster);
+  const partsBefore = parts.map((p) => sumStat(p.pids).cpu);
   const before = sumStat(cluster.pids());
   const clientCpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -435,6 +445,7 @@ async function imRun(
   await sleep(500);
   for (const r of receivers) r.off("frame", onFrame);
   const after = sumStat(cluster.pids());
+  const partsCpu = parts.map((p, i) => sumStat(p.pids).cpu - partsBefore[i]!);
   const clientCpu = process.cpuUsage(clientCpu0);
   progress("");
   latencies.sort((a, b) => a - b);
@@ -452,6 +463,26 @@ async function imRun(
       `the benchmark's own client used ${((clientCpu.user + clientCpu.system) / 1e6 / elapsed).toFixed(2)} cores ` +
       `(NATS, Redis and PostgreSQL not counted)`,
   );
+  if (parts.length > 1) {
+    line(
+      `  CPU by process: ${parts.map((p, i) => `${p.name} ${partsCpu[i]!.toFixed(2)} s (${((partsCpu[i]! / delivered) * 1e6).toFixed(0)} µs/msg)`).join(", ")}`,
+    );
+  }
+}
+
+/** The server's processes by role, and the cluster's own NATS and Redis (their CPU is theirs alone). */
+function cpuParts(cluster: Cluster): Array<{ name: string; pids: number[] }> {
+  if (cluster.mode !== "distributed") return [];
+  const edgePids = new Set(cluster.edges.map((e) => e.pid));
+  const out = [
+    { name: "services", pids: cluster.pids().filter((p) => !edgePids.has(p)) },
+    { name: "edges", pids: [...edgePids] },
+  ];
+  for (const kind of ["nats", "redis"] as const) {
+    const p = cluster.infra[kind];
+    if (p !== undefined) out.push({ name: `${kind}-server`, pids: [p.pid()] });
+  }
+  return out;
 }
 
 /**
