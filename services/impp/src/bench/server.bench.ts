@@ -16,6 +16,7 @@
 //     fresh server.
 // Settings: IMPP_BENCH_MODES (embedded,distributed), IMPP_BENCH_CONNECTIONS (1000,10000),
 // IMPP_BENCH_PAIRS (500), IMPP_BENCH_SECONDS (10), IMPP_BENCH_WINDOW (per-sender messages in flight, 4),
+// IMPP_BENCH_RATE (IM messages/s offered in all by the full IM run, paced; 0 = as fast as the window allows),
 // IMPP_BENCH_PARTS (connections,im,presence,storm,offline), IMPP_BENCH_NODE_ARGS (flags for the
 // server processes, e.g. --cpu-prof).
 // IMPP_BENCH_GROUPS=1 runs, instead of the above, the group-chat and avatar figures: a group of
@@ -49,6 +50,7 @@ const STEPS = (env.IMPP_BENCH_CONNECTIONS ?? "1000,10000").split(",").map(Number
 const PAIRS = Number(env.IMPP_BENCH_PAIRS ?? 500);
 const SECONDS = Number(env.IMPP_BENCH_SECONDS ?? 10);
 const WINDOW = Number(env.IMPP_BENCH_WINDOW ?? 4);
+const RATE = Number(env.IMPP_BENCH_RATE ?? 0);
 const PARTS = new Set(
   (env.IMPP_BENCH_PARTS ?? "connections,im,presence,storm,offline").split(",").map((s) => s.trim()),
 );
@@ -263,7 +265,7 @@ async function imBench(cluster: Cluster, connect: Connect, clients: ImppClient[]
     // Light load first (one pair, one message in flight: the latency of the path itself),
     // then the full load.
     await imRun(cluster, senders.slice(0, 1), receivers.slice(0, 1), 1, Math.min(3, SECONDS));
-    await imRun(cluster, senders, receivers, WINDOW, SECONDS);
+    await imRun(cluster, senders, receivers, WINDOW, SECONDS, RATE);
     progress("closing connections…");
     await Promise.all(clients.splice(0).map((c) => c.close().catch(() => {})));
   }
@@ -407,6 +409,7 @@ async function imRun(
   receivers: ImppClient[],
   window: number,
   seconds: number,
+  rate = 0,
 ): Promise<void> {
   const latencies: number[] = [];
   let delivered = 0;
@@ -431,7 +434,16 @@ async function imRun(
     senders.map(async (s, i) => {
       const to = receivers[i]!.account!;
       const lane = async () => {
+        // Paced: each lane sends every `interval` ms from a random start; a late one goes at once.
+        const interval = rate > 0 ? (senders.length * window * 1000) / rate : 0;
+        let next = t0 + Math.random() * interval;
         while (performance.now() < deadline) {
+          if (interval > 0) {
+            const wait = next - performance.now();
+            next += interval;
+            if (wait > 0) await sleep(wait);
+            if (performance.now() >= deadline) break;
+          }
           payload.writeDoubleBE(performance.now(), 0);
           const res = await s.sendIm(to, "", { chunk: Buffer.from(payload) });
           if (res.isError) failed++;
@@ -453,7 +465,7 @@ async function imRun(
     latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
   const cpu = after.cpu - before.cpu;
   line(
-    `IM, ${senders.length} pair(s) × ${window} in flight for ${elapsed.toFixed(1)} s: ${(delivered / elapsed).toFixed(0)} messages/s delivered, ` +
+    `IM, ${senders.length} pair(s) × ${window} in flight${rate > 0 ? ` at ${rate}/s offered` : ""} for ${elapsed.toFixed(1)} s: ${(delivered / elapsed).toFixed(0)} messages/s delivered, ` +
       `latency p50 ${pct(0.5).toFixed(2)} ms, p99 ${pct(0.99).toFixed(2)} ms` +
       (failed > 0 ? `, ${failed} refused` : ""),
   );
