@@ -137,6 +137,8 @@ class RedisSessionStore implements SessionStore {
   private closed = false;
   private seq = 0;
   private readonly instance = randomBytes(6).toString("hex");
+  /** The socket corked until the next tick (coalesceWrites). */
+  private corked: { uncork(): void } | undefined;
 
   constructor(
     private readonly redis: Redis,
@@ -166,9 +168,28 @@ class RedisSessionStore implements SessionStore {
     return `${this.prefix}edges`;
   }
 
+  /**
+   * Commands sent until the current tick's work is done go out in one write: the socket is corked
+   * and uncorked on the next tick. A NATS read hands the services a batch of requests whose Redis
+   * reads are all sent in the same tick; without this each was a write system call of its own
+   * (a tenth of the services process's CPU under load).
+   */
+  private coalesceWrites(): void {
+    if (this.corked !== undefined) return;
+    const stream = this.redis.stream;
+    if (stream === undefined || !stream.writable) return;
+    stream.cork();
+    this.corked = stream;
+    process.nextTick(() => {
+      this.corked = undefined;
+      stream.uncork();
+    });
+  }
+
   /** Every Redis failure becomes SessionError UNAVAILABLE, with the cause kept. */
   private async io<T>(what: string, fn: () => Promise<T>): Promise<T> {
     if (this.closed) throw new SessionError("UNAVAILABLE", "session store is closed");
+    this.coalesceWrites();
     try {
       return await fn();
     } catch (e) {
