@@ -439,7 +439,8 @@ async function imRun(
         let next = t0 + Math.random() * interval;
         while (performance.now() < deadline) {
           if (interval > 0) {
-            const wait = next - performance.now();
+            const now = performance.now();
+            const wait = Math.min(next, deadline) - now;
             next += interval;
             if (wait > 0) await sleep(wait);
             if (performance.now() >= deadline) break;
