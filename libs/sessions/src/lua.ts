@@ -190,3 +190,24 @@ export const PEEK_DISTINCT = `${PRUNE}
 local present = redis.call('ZSCORE', KEYS[1], ARGV[2])
 return {count, present and 1 or 0}
 `;
+
+/**
+ * KEYS: dev of each account, then lt of each token account. ARGV: how many dev keys, then a new
+ * token per lt key (set only where none is) → {records of account 1, …, token 1, …}
+ * One command instead of a pipeline of HVALS, SET NX and GET: a message's session read is one
+ * command to encode, time and parse.
+ */
+export const DEVICES_AND_TOKENS = `
+local n = tonumber(ARGV[1])
+local out = {}
+for i = 1, n do out[i] = redis.call('HVALS', KEYS[i]) end
+for i = n + 1, #KEYS do
+  local t = redis.call('GET', KEYS[i])
+  if not t then
+    t = ARGV[i - n + 1]
+    redis.call('SET', KEYS[i], t)
+  end
+  out[i] = t
+end
+return out
+`;

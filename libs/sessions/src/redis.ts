@@ -57,6 +57,7 @@ const S = {
   peek: script(lua.PEEK),
   hitDistinct: script(lua.HIT_DISTINCT),
   peekDistinct: script(lua.PEEK_DISTINCT),
+  devicesAndTokens: script(lua.DEVICES_AND_TOKENS),
 };
 
 /** A concurrent UPDATE of the same device retries its compare-and-set this often before giving up. */
@@ -136,6 +137,8 @@ class RedisSessionStore implements SessionStore {
   private closed = false;
   private seq = 0;
   private readonly instance = randomBytes(6).toString("hex");
+  /** The socket corked until the next tick (coalesceWrites). */
+  private corked: { uncork(): void } | undefined;
 
   constructor(
     private readonly redis: Redis,
@@ -165,9 +168,28 @@ class RedisSessionStore implements SessionStore {
     return `${this.prefix}edges`;
   }
 
+  /**
+   * Commands sent until the current tick's work is done go out in one write: the socket is corked
+   * and uncorked on the next tick. A NATS read hands the services a batch of requests whose Redis
+   * reads are all sent in the same tick; without this each was a write system call of its own
+   * (a tenth of the services process's CPU under load).
+   */
+  private coalesceWrites(): void {
+    if (this.corked !== undefined) return;
+    const stream = this.redis.stream;
+    if (stream === undefined || !stream.writable) return;
+    stream.cork();
+    this.corked = stream;
+    process.nextTick(() => {
+      this.corked = undefined;
+      stream.uncork();
+    });
+  }
+
   /** Every Redis failure becomes SessionError UNAVAILABLE, with the cause kept. */
   private async io<T>(what: string, fn: () => Promise<T>): Promise<T> {
     if (this.closed) throw new SessionError("UNAVAILABLE", "session store is closed");
+    this.coalesceWrites();
     try {
       return await fn();
     } catch (e) {
@@ -287,26 +309,26 @@ class RedisSessionStore implements SessionStore {
     tokenAccounts: readonly string[],
   ): Promise<{ devices: DeviceRecord[][]; tokens: string[] }> {
     return this.io("getDevicesAndListTokens", async () => {
-      const pipeline = this.redis.pipeline();
-      for (const account of accounts) pipeline.hvalsBuffer(this.devKey(account));
-      // SET NX then GET: a missing token is made, and either way the current one comes back.
-      for (const account of tokenAccounts) {
-        pipeline.set(this.tokenKey(account), this.newToken(), "NX");
-        pipeline.get(this.tokenKey(account));
+      if (accounts.length === 0 && tokenAccounts.length === 0) return { devices: [], tokens: [] };
+      const keys = new Array<string>(accounts.length + tokenAccounts.length);
+      const args = new Array<string | number>(1 + tokenAccounts.length);
+      args[0] = accounts.length;
+      for (let i = 0; i < accounts.length; i++) keys[i] = this.devKey(accounts[i]!);
+      for (let k = 0; k < tokenAccounts.length; k++) {
+        keys[accounts.length + k] = this.tokenKey(tokenAccounts[k]!);
+        args[1 + k] = this.newToken();
       }
-      const results = (await pipeline.exec()) ?? [];
-      const at = (i: number): unknown => {
-        const [err, value] = results[i] ?? [new Error("missing pipeline result"), null];
-        if (err) throw err;
-        return value;
-      };
-      const devices = accounts.map((account, i) => {
-        const buffers = at(i) as Buffer[];
+      const reply = (await this.eval(S.devicesAndTokens, keys, args)) as Array<Buffer[] | Buffer>;
+      const devices = new Array<DeviceRecord[]>(accounts.length);
+      for (let i = 0; i < accounts.length; i++) {
+        const account = accounts[i]!;
+        const buffers = reply[i] as Buffer[];
         const out = new Array<DeviceRecord>(buffers.length);
         for (let j = 0; j < buffers.length; j++) out[j] = decodeDevice(account, buffers[j]!);
-        return out.length > 1 ? out.sort(byConnectedAt) : out;
-      });
-      const tokens = tokenAccounts.map((_, k) => String(at(accounts.length + 2 * k + 1)));
+        devices[i] = out.length > 1 ? out.sort(byConnectedAt) : out;
+      }
+      const tokens = new Array<string>(tokenAccounts.length);
+      for (let k = 0; k < tokenAccounts.length; k++) tokens[k] = String(reply[accounts.length + k]);
       return { devices, tokens };
     });
   }

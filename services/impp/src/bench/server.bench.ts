@@ -16,6 +16,7 @@
 //     fresh server.
 // Settings: IMPP_BENCH_MODES (embedded,distributed), IMPP_BENCH_CONNECTIONS (1000,10000),
 // IMPP_BENCH_PAIRS (500), IMPP_BENCH_SECONDS (10), IMPP_BENCH_WINDOW (per-sender messages in flight, 4),
+// IMPP_BENCH_RATE (IM messages/s offered in all by the full IM run, paced; 0 = as fast as the window allows),
 // IMPP_BENCH_PARTS (connections,im,presence,storm,offline), IMPP_BENCH_NODE_ARGS (flags for the
 // server processes, e.g. --cpu-prof), IMPP_BENCH_VERBOSE=1 (the servers' log on stderr).
 // IMPP_BENCH_GROUPS=1 runs, instead of the above, the group-chat and avatar figures: a group of
@@ -49,6 +50,7 @@ const STEPS = (env.IMPP_BENCH_CONNECTIONS ?? "1000,10000").split(",").map(Number
 const PAIRS = Number(env.IMPP_BENCH_PAIRS ?? 500);
 const SECONDS = Number(env.IMPP_BENCH_SECONDS ?? 10);
 const WINDOW = Number(env.IMPP_BENCH_WINDOW ?? 4);
+const RATE = Number(env.IMPP_BENCH_RATE ?? 0);
 const PARTS = new Set(
   (env.IMPP_BENCH_PARTS ?? "connections,im,presence,storm,offline").split(",").map((s) => s.trim()),
 );
@@ -59,6 +61,14 @@ const STORM = Number(env.IMPP_BENCH_STORM ?? 1000);
 const STORM_CONTACTS = 100;
 const GROUPS = env.IMPP_BENCH_GROUPS === "1";
 const GROUP_SIZE = Number(env.IMPP_BENCH_GROUP_SIZE ?? 200);
+/**
+ * Distributed: which of NATS and Redis the cluster runs as its own processes (default both), so
+ * their CPU is theirs alone and reported next to the server's; "" uses the shared ones.
+ */
+const OWN_INFRA = (env.IMPP_BENCH_OWN_INFRA ?? "nats,redis")
+  .split(",")
+  .map((s) => s.trim())
+  .filter((s): s is "nats" | "redis" => s === "nats" || s === "redis");
 /** Extra node flags for the server processes, space-separated (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`). */
 const NODE_ARGS = (env.IMPP_BENCH_NODE_ARGS ?? "").split(" ").filter((s) => s !== "");
 const CONCURRENCY = 64; // logins in flight while connecting
@@ -133,7 +143,7 @@ async function benchMode(mode: ClusterMode): Promise<void> {
     env: SERVER_ENV,
     nodeArgs: NODE_ARGS,
     verbose: env.IMPP_BENCH_VERBOSE === "1",
-    ...(mode === "distributed" ? { edges: 2 } : {}),
+    ...(mode === "distributed" ? { edges: 2, ownInfra: OWN_INFRA } : {}),
     ...(PARTS.has("storm") ? { seed: (store: Store) => seedStorm(store, stormHash) } : {}),
   });
   const clients: ImppClient[] = [];
@@ -256,7 +266,7 @@ async function imBench(cluster: Cluster, connect: Connect, clients: ImppClient[]
     // Light load first (one pair, one message in flight: the latency of the path itself),
     // then the full load.
     await imRun(cluster, senders.slice(0, 1), receivers.slice(0, 1), 1, Math.min(3, SECONDS));
-    await imRun(cluster, senders, receivers, WINDOW, SECONDS);
+    await imRun(cluster, senders, receivers, WINDOW, SECONDS, RATE);
     progress("closing connections…");
     await Promise.all(clients.splice(0).map((c) => c.close().catch(() => {})));
   }
@@ -400,6 +410,7 @@ async function imRun(
   receivers: ImppClient[],
   window: number,
   seconds: number,
+  rate = 0,
 ): Promise<void> {
   const latencies: number[] = [];
   let delivered = 0;
@@ -412,6 +423,8 @@ async function imRun(
     latencies.push(performance.now() - chunk.readDoubleBE(0));
   };
   for (const r of receivers) r.on("frame", onFrame);
+  const parts = cpuParts(cluster);
+  const partsBefore = parts.map((p) => sumStat(p.pids).cpu);
   const before = sumStat(cluster.pids());
   const clientCpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -422,7 +435,17 @@ async function imRun(
     senders.map(async (s, i) => {
       const to = receivers[i]!.account!;
       const lane = async () => {
+        // Paced: each lane sends every `interval` ms from a random start; a late one goes at once.
+        const interval = rate > 0 ? (senders.length * window * 1000) / rate : 0;
+        let next = t0 + Math.random() * interval;
         while (performance.now() < deadline) {
+          if (interval > 0) {
+            const now = performance.now();
+            const wait = Math.min(next, deadline) - now;
+            next += interval;
+            if (wait > 0) await sleep(wait);
+            if (performance.now() >= deadline) break;
+          }
           payload.writeDoubleBE(performance.now(), 0);
           const res = await s.sendIm(to, "", { chunk: Buffer.from(payload) });
           if (res.isError) failed++;
@@ -436,6 +459,7 @@ async function imRun(
   await sleep(500);
   for (const r of receivers) r.off("frame", onFrame);
   const after = sumStat(cluster.pids());
+  const partsCpu = parts.map((p, i) => sumStat(p.pids).cpu - partsBefore[i]!);
   const clientCpu = process.cpuUsage(clientCpu0);
   progress("");
   latencies.sort((a, b) => a - b);
@@ -443,7 +467,7 @@ async function imRun(
     latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
   const cpu = after.cpu - before.cpu;
   line(
-    `IM, ${senders.length} pair(s) × ${window} in flight for ${elapsed.toFixed(1)} s: ${(delivered / elapsed).toFixed(0)} messages/s delivered, ` +
+    `IM, ${senders.length} pair(s) × ${window} in flight${rate > 0 ? ` at ${rate}/s offered` : ""} for ${elapsed.toFixed(1)} s: ${(delivered / elapsed).toFixed(0)} messages/s delivered, ` +
       `latency p50 ${pct(0.5).toFixed(2)} ms, p99 ${pct(0.99).toFixed(2)} ms` +
       (failed > 0 ? `, ${failed} refused` : ""),
   );
@@ -453,6 +477,26 @@ async function imRun(
       `the benchmark's own client used ${((clientCpu.user + clientCpu.system) / 1e6 / elapsed).toFixed(2)} cores ` +
       `(NATS, Redis and PostgreSQL not counted)`,
   );
+  if (parts.length > 1) {
+    line(
+      `  CPU by process: ${parts.map((p, i) => `${p.name} ${partsCpu[i]!.toFixed(2)} s (${((partsCpu[i]! / delivered) * 1e6).toFixed(0)} µs/msg)`).join(", ")}`,
+    );
+  }
+}
+
+/** The server's processes by role, and the cluster's own NATS and Redis (their CPU is theirs alone). */
+function cpuParts(cluster: Cluster): Array<{ name: string; pids: number[] }> {
+  if (cluster.mode !== "distributed") return [];
+  const edgePids = new Set(cluster.edges.map((e) => e.pid));
+  const out = [
+    { name: "services", pids: cluster.pids().filter((p) => !edgePids.has(p)) },
+    { name: "edges", pids: [...edgePids] },
+  ];
+  for (const kind of ["nats", "redis"] as const) {
+    const p = cluster.infra[kind];
+    if (p !== undefined) out.push({ name: `${kind}-server`, pids: [p.pid()] });
+  }
+  return out;
 }
 
 /**
