@@ -153,6 +153,14 @@ export const S = {
       "How long `impp serve` waits for another process holding the embedded database in IMPP_DATA_DIR (an `impp user` command run while the server was down) before giving up.",
     parse: ms(0, 10 * MINUTE),
   },
+  pgliteSharedBuffersMb: {
+    name: "IMPP_PGLITE_SHARED_BUFFERS_MB",
+    default: "16",
+    group: "Deployment",
+    description:
+      "Embedded database only (no IMPP_DATABASE_URL): Postgres' shared_buffers in MiB, its own cache of table and index pages. Resident memory once used; the operating system caches the files behind it too. PGlite's default, 128, makes the server about 120 MiB bigger.",
+    parse: integer(1, 1024),
+  },
   natsUrl: {
     name: "IMPP_NATS_URL",
     default: undefined,

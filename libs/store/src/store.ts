@@ -19,6 +19,11 @@ export interface StoreOptions {
   onLockWait?: (holderPid: number | undefined) => void;
   /** Embedded Postgres in memory: nothing survives close (tests). */
   memory?: boolean;
+  /**
+   * Embedded Postgres' shared_buffers in MiB (default 16): its own page cache, resident once
+   * touched. PGlite's default (128) costs ~120 MiB more; the OS page cache is behind it anyway.
+   */
+  sharedBuffersMb?: number;
   /** Postgres pool size (default 10). */
   poolSize?: number;
   /** Postgres connect timeout in ms (default 5000), so a dead host fails fast instead of hanging. */
@@ -60,7 +65,7 @@ export const PGLITE_LOCK_FILE = "pglite.lock";
 export async function openStore(opts: StoreOptions): Promise<Store> {
   if (opts.databaseUrl !== undefined && opts.databaseUrl !== "") return openPostgres(opts.databaseUrl, opts);
   if (opts.dataDir !== undefined && opts.dataDir !== "") return openPGliteDir(opts.dataDir, opts);
-  if (opts.memory === true) return openPGlite(undefined, undefined);
+  if (opts.memory === true) return openPGlite(undefined, undefined, opts);
   throw new StoreError("OPTIONS_INVALID", "openStore needs databaseUrl, dataDir or memory: true");
 }
 
@@ -178,15 +183,29 @@ async function openPGliteDir(dataDir: string, opts: StoreOptions): Promise<Store
     ...(opts.onLockWait ? { onWait: opts.onLockWait } : {}),
   });
   if (lock instanceof StoreError) throw lock;
-  return openPGlite(path.join(dir, PGLITE_SUBDIR), lock);
+  return openPGlite(path.join(dir, PGLITE_SUBDIR), lock, opts);
 }
 
-async function openPGlite(pgDir: string | undefined, lock: FolderLock | undefined): Promise<Store> {
+/** PGlite's shared_buffers when the caller names none, in MiB. */
+export const DEFAULT_SHARED_BUFFERS_MB = 16;
+
+/** What PGlite passes to its Postgres by default, plus the memory settings of this store. */
+export function pgliteStartParams(defaults: readonly string[], sharedBuffersMb: number): string[] {
+  return [...defaults, "-c", `shared_buffers=${sharedBuffersMb}MB`];
+}
+
+async function openPGlite(
+  pgDir: string | undefined,
+  lock: FolderLock | undefined,
+  opts: StoreOptions,
+): Promise<Store> {
+  const sharedBuffersMb = opts.sharedBuffersMb ?? DEFAULT_SHARED_BUFFERS_MB;
   let pglite: PGlite;
   try {
     const { PGlite } = await import("@electric-sql/pglite");
     if (pgDir !== undefined) await mkdir(pgDir, { recursive: true });
-    pglite = pgDir === undefined ? await PGlite.create() : await PGlite.create({ dataDir: pgDir });
+    const startParams = pgliteStartParams(PGlite.defaultStartParams, sharedBuffersMb);
+    pglite = await PGlite.create(pgDir === undefined ? { startParams } : { dataDir: pgDir, startParams });
   } catch (err) {
     await lock?.release();
     const where = pgDir === undefined ? "in memory" : `in ${pgDir}`;
