@@ -1,5 +1,9 @@
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import v8 from "node:v8";
 // pg and PGlite are loaded by the open that needs them: a command on one never pays for the other.
 import type { PGlite } from "@electric-sql/pglite";
@@ -195,6 +199,9 @@ export function pgliteStartParams(defaults: readonly string[], sharedBuffersMb: 
   return [...defaults, "-c", `shared_buffers=${sharedBuffersMb}MB`];
 }
 
+const initScript = fileURLToPath(new URL("./pglite-init.js", import.meta.url));
+const run = promisify(execFile);
+
 async function openPGlite(
   pgDir: string | undefined,
   lock: FolderLock | undefined,
@@ -209,8 +216,13 @@ async function openPGlite(
     // serves them as fast (measured), and opening is quicker. Set before the module is compiled;
     // PGlite is the only WebAssembly in the process.
     v8.setFlagsFromString("--liftoff-only");
+    if (pgDir !== undefined) {
+      await mkdir(pgDir, { recursive: true });
+      // A new folder is made by initdb — a second Postgres (module and 128 MiB memory) whose
+      // garbage, freed or not, leaves the process hundreds of MiB bigger: run it in a child.
+      if (!existsSync(path.join(pgDir, "PG_VERSION"))) await initInChild(pgDir, sharedBuffersMb);
+    }
     const { PGlite } = await import("@electric-sql/pglite");
-    if (pgDir !== undefined) await mkdir(pgDir, { recursive: true });
     const startParams = pgliteStartParams(PGlite.defaultStartParams, sharedBuffersMb);
     pglite = await PGlite.create(pgDir === undefined ? { startParams } : { dataDir: pgDir, startParams });
   } catch (err) {
@@ -228,4 +240,16 @@ async function openPGlite(
   return makeStore("pglite", db, async () => {
     await lock?.release();
   });
+}
+
+/** Creates PGlite's database in pgDir in a child process (see pglite-init.ts). */
+async function initInChild(pgDir: string, sharedBuffersMb: number): Promise<void> {
+  try {
+    await run(process.execPath, ["--liftoff-only", initScript, pgDir, String(sharedBuffersMb)], {
+      maxBuffer: 1 << 20,
+    });
+  } catch (err) {
+    const e = err as Error & { stderr?: string };
+    throw new Error(`initdb failed: ${(e.stderr ?? "").trim() || e.message}`, { cause: err });
+  }
 }
