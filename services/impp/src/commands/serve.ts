@@ -1,6 +1,7 @@
 import { createAccountsRepository } from "@impp/auth";
 import { type Config, ConfigError, loadConfig } from "@impp/config";
 import { type ServerHandle, startServer } from "../runtime.js";
+import { capYoungGeneration } from "../young-generation.js";
 
 export const serveHelp = `impp serve — run the server
 
@@ -18,6 +19,7 @@ export async function serve(_args: string[], out = process.stdout, err = process
     err.write(`impp serve: invalid configuration\n${config.message}\n`);
     return 2;
   }
+  if (config.maxSemiSpaceMb > 0) capYoungGeneration(config.maxSemiSpaceMb);
   let server: ServerHandle;
   try {
     server = await startServer(config);
