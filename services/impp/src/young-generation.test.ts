@@ -24,7 +24,7 @@ async function youngAfterBurst(capMb: number | undefined): Promise<number> {
   return Number(stdout.trim());
 }
 
-test("capYoungGeneration keeps the young generation at two semi-spaces of the cap", async () => {
+test("capYoungGeneration keeps the young generation within two semi-spaces of the cap", async () => {
   const uncapped = await youngAfterBurst(undefined);
   const capped = await youngAfterBurst(2);
   assert.ok(uncapped > 4, `without a cap V8 grows it (got ${uncapped} MiB)`);
