@@ -40,6 +40,10 @@ export interface Config {
   dataDir: string;
   /** IMPP_DATA_DIR_LOCK_WAIT_MS: how long serve waits for a CLI holding the embedded database. */
   dataDirLockWaitMs: number;
+  /** IMPP_PGLITE_SHARED_BUFFERS_MB: the embedded database's shared_buffers. */
+  pgliteSharedBuffersMb: number;
+  /** IMPP_MAX_SEMI_SPACE_MB: the young generation's cap for `impp serve`; 0 = V8's own. */
+  maxSemiSpaceMb: number;
   natsUrl?: string;
   /** IMPP_NATS_USER/PASSWORD, IMPP_NATS_TOKEN, IMPP_NATS_NKEY_SEED_FILE, IMPP_NATS_CREDS_FILE: at most one kind. */
   natsAuth?: NatsAuthConfig;
@@ -243,6 +247,8 @@ export function loadConfig(
     httpPort,
     dataDir: read(S.dataDir, "./.impp"),
     dataDirLockWaitMs: read(S.dataDirLockWaitMs, 15000),
+    pgliteSharedBuffersMb: read(S.pgliteSharedBuffersMb, 16),
+    maxSemiSpaceMb: read(S.maxSemiSpaceMb, 4),
     roles: read(S.roles, []),
     edgeId: `${edgePrefix}-${instance}`,
     edgePrefix,

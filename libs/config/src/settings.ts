@@ -153,6 +153,22 @@ export const S = {
       "How long `impp serve` waits for another process holding the embedded database in IMPP_DATA_DIR (an `impp user` command run while the server was down) before giving up.",
     parse: ms(0, 10 * MINUTE),
   },
+  pgliteSharedBuffersMb: {
+    name: "IMPP_PGLITE_SHARED_BUFFERS_MB",
+    default: "16",
+    group: "Deployment",
+    description:
+      "Embedded database only (no IMPP_DATABASE_URL): Postgres' shared_buffers in MiB, its own cache of table and index pages. Resident memory once used; the operating system caches the files behind it too. PGlite's default, 128, makes the server about 120 MiB bigger.",
+    parse: integer(1, 1024),
+  },
+  maxSemiSpaceMb: {
+    name: "IMPP_MAX_SEMI_SPACE_MB",
+    default: "4",
+    group: "Deployment",
+    description:
+      "How far `impp serve` lets V8's young generation grow: its largest semi-space in MiB (the young generation is two), like node's --max-semi-space-size, whose default of 16 kept an idle embedded server 24 MiB bigger. Larger: fewer minor garbage collections at a busy server, for 2 MiB of memory per MiB. 0 leaves it to V8.",
+    parse: integer(0, 256),
+  },
   natsUrl: {
     name: "IMPP_NATS_URL",
     default: undefined,

@@ -83,6 +83,22 @@ describe("PGlite data folder", () => {
   });
 });
 
+describe("PGlite memory settings", () => {
+  test("shared_buffers is 16MB unless the caller names another size", async () => {
+    const shown = async (opts: { sharedBuffersMb?: number }) => {
+      const s = await openStore({ memory: true, ...opts });
+      try {
+        return (await sql<{ shared_buffers: string }>`SHOW shared_buffers`.execute(s.db)).rows[0]
+          ?.shared_buffers;
+      } finally {
+        await s.close();
+      }
+    };
+    assert.equal(await shown({}), "16MB");
+    assert.equal(await shown({ sharedBuffersMb: 8 }), "8MB");
+  });
+});
+
 describe("openStore errors", () => {
   test("a data folder path that is a file → DATA_DIR_UNUSABLE", async () => {
     const file = path.join(tmp, "not-a-folder");

@@ -3,7 +3,7 @@ import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { hostname } from "node:os";
 import path from "node:path";
-import * as x509 from "@peculiar/x509";
+import type * as X509 from "@peculiar/x509";
 
 export interface TlsMaterial {
   key: string;
@@ -91,7 +91,7 @@ export async function loadOrCreateTls(opts: {
 }
 
 /** Netscape certificate type (2.16.840.1.113730.1.1), BIT STRING: bit 1 SSL server, bit 5 SSL CA. */
-type Provider = NonNullable<Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[1]>;
+type Provider = NonNullable<Parameters<typeof X509.X509CertificateGenerator.createSelfSigned>[1]>;
 const provider = webcrypto as unknown as Provider;
 
 const NS_CERT_TYPE_OID = "2.16.840.1.113730.1.1";
@@ -107,6 +107,9 @@ const NS_CERT_TYPE_SERVER_AND_SSL_CA = new Uint8Array([0x03, 0x02, 0x02, 0x44]);
  * stacks want the serverAuth EKU, so both are present. Checked by tls.nss.test.ts with NSS's tools.
  */
 export async function generateSelfSigned(host: string): Promise<{ cert: string; private: string }> {
+  // Loaded here, not at the top: only a first start (or an outdated certificate) makes one, and
+  // the library is ~3 MiB of heap a running server would hold for nothing.
+  const x509 = await import("@peculiar/x509");
   const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
   const keys = (await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
   const notBefore = new Date(Date.now() - 60 * 60 * 1000); // an hour of clock skew

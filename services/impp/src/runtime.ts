@@ -47,13 +47,14 @@ export interface ServerHandle {
 
 /** Opens the durable store the config names: Postgres, or PGlite in the data folder. */
 export function openConfiguredStore(
-  config: Pick<Config, "databaseUrl" | "dataDir">,
+  config: Pick<Config, "databaseUrl" | "dataDir" | "pgliteSharedBuffersMb">,
   lock: { waitMs?: number; onWait?: (holderPid: number | undefined) => void } = {},
 ): Promise<Store> {
   return config.databaseUrl
     ? openStore({ databaseUrl: config.databaseUrl })
     : openStore({
         dataDir: config.dataDir,
+        sharedBuffersMb: config.pgliteSharedBuffersMb,
         lockWaitMs: lock.waitMs ?? 0,
         ...(lock.onWait ? { onLockWait: lock.onWait } : {}),
       });

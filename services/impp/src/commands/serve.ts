@@ -1,6 +1,7 @@
 import { createAccountsRepository } from "@impp/auth";
 import { type Config, ConfigError, loadConfig } from "@impp/config";
 import { type ServerHandle, startServer } from "../runtime.js";
+import { capYoungGeneration, holdYoungGeneration } from "../young-generation.js";
 
 export const serveHelp = `impp serve — run the server
 
@@ -18,6 +19,9 @@ export async function serve(_args: string[], out = process.stdout, err = process
     err.write(`impp serve: invalid configuration\n${config.message}\n`);
     return 2;
   }
+  // Start-up allocates in bursts (PGlite, migrations) that would grow the young generation past
+  // any cap before a GC observer could look: it stays at its initial size until started.
+  if (config.maxSemiSpaceMb > 0) holdYoungGeneration();
   let server: ServerHandle;
   try {
     server = await startServer(config);
@@ -25,6 +29,7 @@ export async function serve(_args: string[], out = process.stdout, err = process
     err.write(`impp serve: could not start: ${(e as Error).message}\n`);
     return 1;
   }
+  if (config.maxSemiSpaceMb > 0) capYoungGeneration(config.maxSemiSpaceMb);
   const text = await banner(server, config);
   // The handlers go in before the banner is out: a signal sent on seeing it (a supervisor, a test)
   // must stop the server cleanly, not kill it with its admin endpoint file left behind.

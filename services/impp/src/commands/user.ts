@@ -335,6 +335,7 @@ export async function mapBounded<T, R>(
 type Conf = {
   databaseUrl?: string;
   dataDir: string;
+  pgliteSharedBuffersMb?: number;
   domain: string;
   redisUrl?: string;
   redisPrefix: string;
@@ -362,7 +363,7 @@ async function openAdmin(
   try {
     store = config.databaseUrl
       ? await openStore({ databaseUrl: config.databaseUrl })
-      : await openStore({ dataDir: config.dataDir });
+      : await openStore({ dataDir: config.dataDir, sharedBuffersMb: config.pgliteSharedBuffersMb });
   } catch (e) {
     // A server is starting (it holds the folder but has not written its endpoint yet), or died.
     if (isStoreError(e, "DATA_DIR_LOCKED"))
