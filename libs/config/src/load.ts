@@ -248,7 +248,7 @@ export function loadConfig(
     dataDir: read(S.dataDir, "./.impp"),
     dataDirLockWaitMs: read(S.dataDirLockWaitMs, 15000),
     pgliteSharedBuffersMb: read(S.pgliteSharedBuffersMb, 16),
-    maxSemiSpaceMb: read(S.maxSemiSpaceMb, 4),
+    maxSemiSpaceMb: read(S.maxSemiSpaceMb, 0),
     roles: read(S.roles, []),
     edgeId: `${edgePrefix}-${instance}`,
     edgePrefix,

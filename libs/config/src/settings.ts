@@ -163,10 +163,10 @@ export const S = {
   },
   maxSemiSpaceMb: {
     name: "IMPP_MAX_SEMI_SPACE_MB",
-    default: "4",
+    default: "0",
     group: "Deployment",
     description:
-      "How far `impp serve` lets V8's young generation grow: its largest semi-space in MiB (the young generation is two), like node's --max-semi-space-size, whose default of 16 kept an idle embedded server 24 MiB bigger. Larger: fewer minor garbage collections at a busy server, for 2 MiB of memory per MiB. 0 leaves it to V8.",
+      "How far `impp serve` lets V8's young generation grow: its largest semi-space in MiB (the young generation is two), like node's --max-semi-space-size. 0 leaves it to V8 (up to 16). A small cap is for memory-tight hosts: 4 kept an idle embedded server ≈ 10 MiB smaller but cost 10–14 % more CPU per message at saturation (more minor garbage collections; measured in #13). Larger: fewer minor collections, for 2 MiB of memory per MiB.",
     parse: integer(0, 256),
   },
   natsUrl: {
