@@ -4,8 +4,8 @@
 // envelope.ts encodes them, this file is what edges and services call.
 //
 // Over NATS every call is an encoded envelope on the bus. In one process (the in-process bus) a
-// call to a server registered here in the same process is a direct call on the envelope object:
-// no encode or decode, no inbox subscription, no header map (#13: the four envelopes per message
+// call to a server registered here in the same process is a direct call on the envelope object
+// (in the next check phase, batched, as the bus delivers): no encode or decode, no inbox subscription, no header map (#13: the four envelopes per message
 // cost ~9 % of the embedded IM path). A call that no server registered here can take goes over the
 // bus encoded, and a server registered here also answers encoded calls on the bus, so a stand-in
 // subscribed on the bus (tests) and raw bus requests still work. Both paths pass one contract suite
@@ -93,8 +93,23 @@ export function closeLocalCalls(bus: Bus): void {
 }
 
 /**
- * Runs `call` on the next microtask (never inside the caller's stack: a delivery must not write to
- * a connection in the middle of that connection's own frame handling) and settles with what it
+ * Direct calls waiting for the check phase, run together by one setImmediate — as the in-process
+ * bus delivers its queue. Not a microtask: a flood of requests (a pipelining client) answered on
+ * microtasks would keep the event loop from ever reading other sockets, including the clients
+ * that must read the answers (their unread output then cuts them off as slow readers).
+ */
+let queued: (() => void)[] = [];
+let scheduled = false;
+function runQueued(): void {
+  scheduled = false;
+  const batch = queued;
+  queued = [];
+  for (const run of batch) run();
+}
+
+/**
+ * Runs `call` in the next check phase (never inside the caller's stack: a delivery must not write
+ * to a connection in the middle of that connection's own frame handling) and settles with what it
  * answers, or TIMEOUT after timeoutMs — the in-process bus's request semantics without the bus.
  */
 function direct<T>(
@@ -119,7 +134,7 @@ function direct<T>(
       clearTimeout(timer);
       resolve(value);
     };
-    queueMicrotask(() => {
+    queued.push(() => {
       try {
         const r = call(answer);
         if (r instanceof Promise) r.catch((e: unknown) => onError?.(e, subject));
@@ -127,6 +142,10 @@ function direct<T>(
         onError?.(e, subject);
       }
     });
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(runQueued);
+    }
   });
 }
 
