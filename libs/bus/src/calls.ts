@@ -149,6 +149,25 @@ function direct<T>(
   });
 }
 
+/** A call over the bus: encode (a failure rejects), request, decode the answer. */
+function encodedCall<T>(
+  bus: Bus,
+  subject: string,
+  encode: () => Buffer,
+  decode: (b: Uint8Array) => T | EnvelopeError,
+  opts: CallOptions,
+): Promise<T | EnvelopeError> {
+  let data: Buffer;
+  try {
+    data = encode();
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  return bus
+    .request(subject, data, { timeoutMs: opts.timeoutMs, headers: opts.headers })
+    .then((msg) => decode(msg.data));
+}
+
 function pick<T>(list: readonly T[] | undefined): T | undefined {
   if (list === undefined || list.length === 0) return undefined;
   // Random, as a NATS queue group picks.
@@ -180,15 +199,7 @@ export function requestService(
       (answer) => server(own, opts.headers, answer),
     );
   }
-  let data: Buffer;
-  try {
-    data = encodeRequest(req);
-  } catch (e) {
-    return Promise.reject(e);
-  }
-  return bus
-    .request(subjects.request(req.family), data, { timeoutMs: opts.timeoutMs, headers: opts.headers })
-    .then((msg) => decodeReply(msg.data));
+  return encodedCall(bus, subjects.request(req.family), () => encodeRequest(req), decodeReply, opts);
 }
 
 /**
@@ -268,15 +279,7 @@ export function deliverToEdge(
       },
     );
   }
-  let data: Buffer;
-  try {
-    data = encodeDelivery(env);
-  } catch (e) {
-    return Promise.reject(e);
-  }
-  return bus
-    .request(subjects.edge(edgeId), data, { timeoutMs: opts.timeoutMs, headers: opts.headers })
-    .then((msg) => decodeDeliveryAck(msg.data));
+  return encodedCall(bus, subjects.edge(edgeId), () => encodeDelivery(env), decodeDeliveryAck, opts);
 }
 
 /** The ack of a liveness probe (an empty message on an edge's subject; incarnations.ts). */
