@@ -5,8 +5,9 @@
 //
 // Over NATS every call is an encoded envelope on the bus. In one process (the in-process bus) a
 // call to a server registered here in the same process is a direct call on the envelope object
-// (in the next check phase, batched, as the bus delivers): no encode or decode, no inbox subscription, no header map (#13: the four envelopes per message
-// cost ~9 % of the embedded IM path). A call that no server registered here can take goes over the
+// (in the next check phase, batched, as the bus delivers): no encode or decode, no inbox
+// subscription, no header map (#13: the four envelopes per message cost ~9 % of the embedded IM
+// path). A call that no server registered here can take goes over the
 // bus encoded, and a server registered here also answers encoded calls on the bus, so a stand-in
 // subscribed on the bus (tests) and raw bus requests still work. Both paths pass one contract suite
 // (calls-contract.ts).
@@ -66,11 +67,16 @@ export interface ServeOptions {
 
 // ------------------------------------------------------------------ in-process servers
 
+/** A server registered in this process, with where its failures are reported. */
+interface Local<S> {
+  readonly serve: S;
+  readonly onError: ServeOptions["onError"];
+}
+
 interface LocalTable {
   closed: boolean;
-  readonly services: Map<number, RequestServer[]>;
-  readonly edges: Map<string, DeliveryServer>;
-  readonly onError: Map<RequestServer | DeliveryServer, ServeOptions["onError"]>;
+  readonly services: Map<number, Local<RequestServer>[]>;
+  readonly edges: Map<string, Local<DeliveryServer>>;
 }
 
 const tables = new WeakMap<Bus, LocalTable>();
@@ -80,7 +86,7 @@ function localTable(bus: Bus): LocalTable | undefined {
   if (bus.kind !== "memory") return undefined;
   let t = tables.get(bus);
   if (t === undefined) {
-    t = { closed: false, services: new Map(), edges: new Map(), onError: new Map() };
+    t = { closed: false, services: new Map(), edges: new Map() };
     tables.set(bus, t);
   }
   return t;
@@ -115,7 +121,7 @@ function runQueued(): void {
 function direct<T>(
   subject: string,
   timeoutMs: number,
-  onError: ServeOptions["onError"] | undefined,
+  onError: ServeOptions["onError"],
   call: (answer: (value: T) => void) => unknown,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -137,9 +143,9 @@ function direct<T>(
     queued.push(() => {
       try {
         const r = call(answer);
-        if (r instanceof Promise) r.catch((e: unknown) => onError?.(e, subject));
+        if (r instanceof Promise) r.catch((e: unknown) => onError(e, subject));
       } catch (e) {
-        onError?.(e, subject);
+        onError(e, subject);
       }
     });
     if (!scheduled) {
@@ -192,11 +198,8 @@ export function requestService(
     // The service owns what it is given: the block is a view into a socket chunk, copied as the
     // encoded envelope would have copied it (a stored message must not pin a 64 KiB chunk).
     const own: RequestEnvelope = { ...req, block: Buffer.from(req.block) };
-    return direct<ReplyEnvelope>(
-      subjects.request(req.family),
-      opts.timeoutMs,
-      local!.onError.get(server),
-      (answer) => server(own, opts.headers, answer),
+    return direct<ReplyEnvelope>(subjects.request(req.family), opts.timeoutMs, server.onError, (answer) =>
+      server.serve(own, opts.headers, answer),
     );
   }
   return encodedCall(bus, subjects.request(req.family), () => encodeRequest(req), decodeReply, opts);
@@ -237,17 +240,23 @@ export function serveRequests(
   );
   const local = localTable(bus);
   if (local === undefined) return sub;
+  const entry: Local<RequestServer> = { serve: server, onError: opts.onError };
   const list = local.services.get(family) ?? [];
-  list.push(server);
+  list.push(entry);
   local.services.set(family, list);
-  local.onError.set(server, opts.onError);
+  return alsoLocal(sub, () => {
+    const i = list.indexOf(entry);
+    if (i >= 0) list.splice(i, 1);
+  });
+}
+
+/** The bus subscription, and the in-process registration taken back with it. */
+function alsoLocal(sub: Subscription, unregister: () => void): Subscription {
   return {
-    subject,
+    subject: sub.subject,
     unsubscribe() {
       sub.unsubscribe();
-      const i = list.indexOf(server);
-      if (i >= 0) list.splice(i, 1);
-      local.onError.delete(server);
+      unregister();
     },
   };
 }
@@ -268,16 +277,11 @@ export function deliverToEdge(
   const server = local?.edges.get(edgeId);
   if (server !== undefined) {
     if (local!.closed) return Promise.reject(new BusError("CLOSED", "bus is closed"));
-    return direct<DeliveryAck>(
-      subjects.edge(edgeId),
-      opts.timeoutMs,
-      local!.onError.get(server),
-      (answer) => {
-        const n = server(env, opts.headers);
-        if (typeof n === "number") answer({ delivered: n });
-        else return n.then((delivered) => answer({ delivered }));
-      },
-    );
+    return direct<DeliveryAck>(subjects.edge(edgeId), opts.timeoutMs, server.onError, (answer) => {
+      const n = server.serve(env, opts.headers);
+      if (typeof n === "number") answer({ delivered: n });
+      else return n.then((delivered) => answer({ delivered }));
+    });
   }
   return encodedCall(bus, subjects.edge(edgeId), () => encodeDelivery(env), decodeDeliveryAck, opts);
 }
@@ -314,14 +318,9 @@ export function serveDeliveries(
   });
   const local = localTable(bus);
   if (local === undefined) return sub;
-  local.edges.set(edgeId, server);
-  local.onError.set(server, opts.onError);
-  return {
-    subject,
-    unsubscribe() {
-      sub.unsubscribe();
-      if (local.edges.get(edgeId) === server) local.edges.delete(edgeId);
-      local.onError.delete(server);
-    },
-  };
+  const entry: Local<DeliveryServer> = { serve: server, onError: opts.onError };
+  local.edges.set(edgeId, entry);
+  return alsoLocal(sub, () => {
+    if (local.edges.get(edgeId) === entry) local.edges.delete(edgeId);
+  });
 }

@@ -216,13 +216,13 @@ export async function startEdge(deps: EdgeDeps): Promise<EdgeHandle> {
   // Subscribed before the first heartbeat: an edge that is registered answers on its subject, so a
   // starting sibling's probe (incarnations.ts) never mistakes it for a dead one.
   const tracing = isTracing(telemetry.tracer);
+  const onBad = (reason: string) => {
+    logger.warn({ reason }, "bad delivery");
+  };
   const deliveries: Subscription = serveDeliveries(
     bus,
     edgeId,
     (env, headers) => {
-      const onBad = (reason: string) => {
-        logger.warn({ reason }, "bad delivery");
-      };
       // Nothing exports spans: no span per delivery either (#13).
       if (!tracing) return serveDelivery(env, index, onBad, flushTimeoutMs);
       const span = telemetry.tracer.startSpan(

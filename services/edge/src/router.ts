@@ -9,8 +9,6 @@ import {
   requestService,
 } from "@impp/bus";
 
-const isEnvelopeEncodeError = (e: unknown): e is EnvelopeEncodeError => e instanceof EnvelopeEncodeError;
-
 import { familyName, typeName } from "@impp/protocol";
 import {
   extractContext,
@@ -143,7 +141,7 @@ export class Router {
     } catch (e) {
       if (isBusError(e, "NO_RESPONDERS")) return { ok: false, reason: "no_responders", detail: e.message };
       if (isBusError(e, "TIMEOUT")) return { ok: false, reason: "timeout", detail: e.message };
-      if (isEnvelopeEncodeError(e))
+      if (e instanceof EnvelopeEncodeError)
         return { ok: false, reason: "bus", detail: `cannot encode request: ${e.message}` };
       return { ok: false, reason: "bus", detail: (e as Error).message };
     }
