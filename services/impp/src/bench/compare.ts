@@ -41,6 +41,7 @@ import type { Store } from "@impp/store";
 import { sql } from "kysely";
 import { type Cluster, freePort, startCluster } from "../testing/cluster.js";
 import { type InfraKind, infraUnavailable } from "../testing/infra.js";
+import { line, type ProcStat, pool, procStat, progress, sumStat, TICK } from "./common.js";
 
 const env = process.env;
 const list = (v: string | undefined, d: string) => (v ?? d).split(",").map((s) => s.trim());
@@ -63,26 +64,16 @@ const XMPP_DOMAIN = "localhost";
 
 type ServerKind = "ejabberd" | "embedded" | "distributed";
 
-const progress = (s: string) => process.stderr.write(`\r\x1b[K${s}`);
-const line = (s: string) => process.stdout.write(`${s}\n`);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const loadavg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 
 // ---------------------------------------------------------------------------------------------
 // /proc
 
-const TICK = 100; // USER_HZ
-interface ProcStat {
-  rss: number;
-  cpu: number;
-}
-function procStat(pid: number): ProcStat {
+/** procStat, 0 for a process that is gone (backends come and go during a run). */
+function statOrZero(pid: number): ProcStat {
   try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { rss: rssKb * 1024, cpu: (Number(f[11]) + Number(f[12])) / TICK };
+    return procStat(pid);
   } catch {
     return { rss: 0, cpu: 0 };
   }
@@ -121,8 +112,7 @@ function reapedCpu(pid: number): number {
     return 0;
   }
 }
-const sum = (pids: number[]): ProcStat =>
-  pids.map(procStat).reduce((a, b) => ({ rss: a.rss + b.rss, cpu: a.cpu + b.cpu }), { rss: 0, cpu: 0 });
+const sum = (pids: number[]): ProcStat => sumStat(pids, statOrZero);
 
 // ---------------------------------------------------------------------------------------------
 // The certificate both servers get
@@ -634,29 +624,6 @@ function allAccounts(): string[] {
 
 // ---------------------------------------------------------------------------------------------
 // The load, the same for every target
-
-async function pool<T>(
-  count: number,
-  concurrency: number,
-  fn: (i: number) => Promise<T>,
-  label: string,
-): Promise<T[]> {
-  const out: T[] = new Array(count);
-  let next = 0;
-  let done = 0;
-  const worker = async () => {
-    for (;;) {
-      const i = next++;
-      if (i >= count) return;
-      out[i] = await fn(i);
-      done++;
-      if (done % 100 === 0 || done === count) progress(`${label}: ${done}/${count}`);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
-  progress("");
-  return out;
-}
 
 type Metrics = Record<string, number>;
 

@@ -43,6 +43,7 @@ import {
 import type { Store } from "@impp/store";
 import { sql } from "kysely";
 import { type Cluster, type ClusterMode, startCluster } from "../testing/cluster.js";
+import { line, pool, procStat, progress, sumStat } from "./common.js";
 
 const env = process.env;
 const MODES = (env.IMPP_BENCH_MODES ?? "embedded,distributed").split(",").map((s) => s.trim());
@@ -82,52 +83,6 @@ const SERVER_ENV: Record<string, string> = {
   IMPP_LOGIN_ATTEMPTS_PER_ADDRESS: "1000000",
   IMPP_REQUEST_TIMEOUT_MS: "30000",
 };
-
-const progress = (s: string) => process.stderr.write(`\r\x1b[K${s}`);
-const line = (s: string) => process.stdout.write(`${s}\n`);
-
-interface ProcStat {
-  rss: number;
-  cpu: number;
-}
-
-const TICK = 100; // USER_HZ on Linux
-function procStat(pid: number): ProcStat {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const cpu = (Number(fields[11]) + Number(fields[12])) / TICK;
-  return { rss: rssKb * 1024, cpu };
-}
-function sumStat(pids: number[]): ProcStat {
-  return pids
-    .map(procStat)
-    .reduce((a, b) => ({ rss: a.rss + b.rss, cpu: a.cpu + b.cpu }), { rss: 0, cpu: 0 });
-}
-
-async function pool<T>(
-  count: number,
-  concurrency: number,
-  fn: (i: number) => Promise<T>,
-  label: string,
-): Promise<T[]> {
-  const out: T[] = new Array(count);
-  let next = 0;
-  let done = 0;
-  const worker = async () => {
-    for (;;) {
-      const i = next++;
-      if (i >= count) return;
-      out[i] = await fn(i);
-      done++;
-      if (done % 100 === 0 || done === count) progress(`${label}: ${done}/${count}`);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
-  progress("");
-  return out;
-}
 
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 const kb = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
