@@ -147,6 +147,14 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local count = redis.call('ZCARD', KEYS[1])
 `;
 
+/** The refusal of a full window: {0, count, ms until its oldest hit leaves it (at least 1)}. */
+const REFUSE = `local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local first = oldest[2] and tonumber(oldest[2]) or now
+local retry = first + window - now
+if retry < 1 then retry = 1 end
+return {0, count, retry}
+`;
+
 /** KEYS: rl. ARGV: windowMs, limit, unique member suffix → {allowed, count, retryAfterMs} */
 export const HIT = `${PRUNE}
 if count < tonumber(ARGV[2]) then
@@ -154,12 +162,7 @@ if count < tonumber(ARGV[2]) then
   redis.call('PEXPIRE', KEYS[1], window)
   return {1, count + 1, 0}
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local first = oldest[2] and tonumber(oldest[2]) or now
-local retry = first + window - now
-if retry < 1 then retry = 1 end
-return {0, count, retry}
-`;
+${REFUSE}`;
 
 /** KEYS: rl. ARGV: windowMs, limit → {allowed, count} */
 export const PEEK = `${PRUNE}
@@ -178,12 +181,7 @@ if present or count < tonumber(ARGV[2]) then
   if present then return {1, count, 0} end
   return {1, count + 1, 0}
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local first = oldest[2] and tonumber(oldest[2]) or now
-local retry = first + window - now
-if retry < 1 then retry = 1 end
-return {0, count, retry}
-`;
+${REFUSE}`;
 
 /** KEYS: rl. ARGV: windowMs, member → {distinct count, present} */
 export const PEEK_DISTINCT = `${PRUNE}
