@@ -5,7 +5,7 @@ import type { Bus } from "@impp/bus";
 import type { Config } from "@impp/config";
 import { Family, Flags, PresenceTlv, PresenceType, Status, TlvWriter } from "@impp/protocol";
 import { deliverToAccount, deliverToMany, deliveryTimeout } from "@impp/service-kit";
-import type { DeviceRecord, PresenceRecord, SessionStore } from "@impp/sessions";
+import type { PresenceRecord, ReadonlyDevice, SessionStore } from "@impp/sessions";
 import type { Telemetry } from "@impp/telemetry";
 import { blockedEitherWay, type RelationsCache } from "./relations.js";
 import { type Advertised, advertise, fingerprint, viewAsWatcher } from "./rules.js";
@@ -51,7 +51,7 @@ function timeout(deps: PresenceDeps): number {
 async function fanOut(
   deps: PresenceDeps,
   accounts: readonly string[],
-  devices: readonly DeviceRecord[][],
+  devices: readonly (readonly ReadonlyDevice[])[],
   frames: Uint8Array,
 ): Promise<void> {
   const recipients = accounts
@@ -121,7 +121,7 @@ export async function publishPresence(
 async function deliverOwn(
   deps: PresenceDeps,
   account: string,
-  devices: readonly DeviceRecord[],
+  devices: readonly ReadonlyDevice[],
   except: string | undefined,
   frames: Uint8Array,
 ): Promise<void> {

@@ -283,6 +283,45 @@ export function runSessionStoreContract(name: string, make: () => Promise<Sessio
         assert.deepEqual(r.tokens, await s.listTokens([a]));
       });
 
+      withStore("the message path's read follows every change of the devices", async (s) => {
+        // The in-process store keeps a decoded snapshot per account for this read: each kind of
+        // write must drop it, or messages would go to devices that left or miss ones that came.
+        const a = `a-${uid()}`;
+        const names = async () =>
+          (await s.getDevicesAndListTokens([a], [])).devices[0]!.map((d) => `${d.name}:${d.status}`);
+        assert.deepEqual(await names(), []);
+        const desk = await bound(s, sample(a), "desk");
+        assert.deepEqual(await names(), ["desk:1"]);
+        await bound(s, sample(a, { connectedAt: desk.device.connectedAt + 1 }), "phone");
+        assert.deepEqual(await names(), ["desk:1", "phone:1"]);
+        await s.updateDevice(a, "desk", { status: 2 });
+        assert.deepEqual(await names(), ["desk:2", "phone:1"]);
+        await s.unbindDevice(a, "desk");
+        assert.deepEqual(await names(), ["phone:1"]);
+        assert.equal(await s.restoreDevice({ ...desk.device, status: 3 }), "restored");
+        assert.deepEqual(await names(), ["desk:3", "phone:1"]);
+        await s.unbindDevice(a, "desk");
+        await s.unbindDevice(a, "phone");
+        assert.deepEqual(await names(), []);
+      });
+
+      withStore("the message path's records cannot be changed through a reader", async (s) => {
+        const a = `a-${uid()}`;
+        await bound(s, sample(a), "desk");
+        const [d] = (await s.getDevicesAndListTokens([a], [])).devices[0]!;
+        // Frozen (in-process) or a fresh copy (Redis): either way the store keeps what it had.
+        try {
+          (d as { status: number }).status = 9;
+          (d!.capabilities as number[]).push(99);
+        } catch (e) {
+          assert.ok(e instanceof TypeError, String(e));
+        }
+        const [again] = (await s.getDevicesAndListTokens([a], [])).devices[0]!;
+        assert.equal(again!.status, 1);
+        assert.deepEqual(again!.capabilities, [1, 2]);
+        assert.equal((await s.getDevice(a, "desk"))?.status, 1);
+      });
+
       withStore("presence records round-trip; unknown users have none", async (s) => {
         const a = `a-${uid()}`;
         const rec = {

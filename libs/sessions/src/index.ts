@@ -13,6 +13,7 @@ export {
   type EdgeDevice,
   type PresenceRecord,
   type RateResult,
+  type ReadonlyDevice,
   SessionError,
   type SessionErrorKind,
   type SessionStore,

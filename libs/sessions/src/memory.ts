@@ -7,6 +7,7 @@ import {
   type EdgeDevice,
   type PresenceRecord,
   type RateResult,
+  type ReadonlyDevice,
   SessionError,
   type SessionStore,
 } from "./types.js";
@@ -16,11 +17,15 @@ import {
  * runs synchronously inside its promise, which makes each one atomic — the
  * same guarantee the Redis store gets from Lua scripts. Records are kept
  * encoded, as in Redis, so both modes exercise the codec and callers never
- * share objects with the store.
+ * share objects with the store — except the message path's read
+ * (getDevicesAndListTokens), which gets one frozen decoded snapshot per
+ * account, made once after each change instead of once per message.
  */
 export function createMemorySessionStore(opts: { now?: () => number } = {}): SessionStore {
   const now = opts.now ?? Date.now;
   const accounts = new Map<string, Map<string, Buffer>>();
+  /** account → its devices decoded, frozen, in connectedAt order; dropped whenever they change. */
+  const snapshots = new Map<string, readonly ReadonlyDevice[]>();
   /** edge → "account\0name" → connId */
   const edgeIndex = new Map<string, Map<string, string>>();
   /** edge → heartbeat expiry (ms) */
@@ -47,6 +52,23 @@ export function createMemorySessionStore(opts: { now?: () => number } = {}): Ses
     const out: DeviceRecord[] = [];
     for (const b of devices.values()) out.push(decodeDevice(account, b));
     return out.sort(byConnectedAt);
+  };
+
+  const NO_DEVICES: readonly ReadonlyDevice[] = Object.freeze([]);
+  const snapshotOf = (account: string): readonly ReadonlyDevice[] => {
+    let snap = snapshots.get(account);
+    if (snap === undefined) {
+      const devices = accounts.get(account);
+      if (devices === undefined) return NO_DEVICES;
+      snap = Object.freeze(
+        decodeAll(account, devices).map((d) => {
+          Object.freeze(d.capabilities);
+          return Object.freeze(d);
+        }),
+      );
+      snapshots.set(account, snap);
+    }
+    return snap;
   };
 
   const indexOf = (edgeId: string) => {
@@ -100,6 +122,7 @@ export function createMemorySessionStore(opts: { now?: () => number } = {}): Ses
       const full: DeviceRecord = { ...record, name };
       const encoded = encodeDevice(full);
       devices.set(name, encoded);
+      snapshots.delete(record.account);
       accounts.set(record.account, devices);
       indexOf(record.edgeId).set(`${record.account}\0${name}`, record.connId);
       return {
@@ -117,6 +140,7 @@ export function createMemorySessionStore(opts: { now?: () => number } = {}): Ses
       const next = applyPatch(decodeDevice(account, current), patch);
       const encoded = encodeDevice(next);
       devices.set(name, encoded);
+      snapshots.delete(account);
       return decodeDevice(account, encoded);
     },
 
@@ -128,6 +152,7 @@ export function createMemorySessionStore(opts: { now?: () => number } = {}): Ses
       const record = decodeDevice(account, current);
       if (connId !== undefined && record.connId !== connId) return undefined;
       devices.delete(name);
+      snapshots.delete(account);
       if (devices.size === 0) accounts.delete(account);
       const idx = edgeIndex.get(record.edgeId);
       const field = `${account}\0${name}`;
@@ -173,6 +198,7 @@ export function createMemorySessionStore(opts: { now?: () => number } = {}): Ses
         return "present";
       }
       devices.set(record.name, encodeDevice(record));
+      snapshots.delete(record.account);
       accounts.set(record.account, devices);
       indexOf(record.edgeId).set(field, record.connId);
       return "restored";
@@ -297,7 +323,7 @@ export function createMemorySessionStore(opts: { now?: () => number } = {}): Ses
     async getDevicesAndListTokens(list, tokenAccounts) {
       alive();
       return {
-        devices: list.map((a) => decodeAll(a, accounts.get(a))),
+        devices: list.map(snapshotOf),
         tokens: await store.listTokens(tokenAccounts),
       };
     },
@@ -340,6 +366,7 @@ export function createMemorySessionStore(opts: { now?: () => number } = {}): Ses
     async close() {
       closed = true;
       accounts.clear();
+      snapshots.clear();
       edgeIndex.clear();
       edges.clear();
       claims.clear();

@@ -25,6 +25,11 @@ export interface DeviceRecord {
   server?: string;
 }
 
+/** A device record nobody may change (a snapshot shared by the store's readers). */
+export type ReadonlyDevice = Readonly<Omit<DeviceRecord, "capabilities">> & {
+  readonly capabilities: readonly number[];
+};
+
 export type DevicePatch = Partial<
   Pick<
     DeviceRecord,
@@ -122,12 +127,14 @@ export interface SessionStore {
 
   /**
    * Devices of `accounts` and the list tokens of `tokenAccounts`, in one round trip: what an
-   * instant message reads (both parties' devices, the sender's list token).
+   * instant message reads (both parties' devices, the sender's list token). The records are
+   * read-only: the in-process store hands out one frozen snapshot of an account's devices until
+   * they change, rather than decoding them again for every message (#13).
    */
   getDevicesAndListTokens(
     accounts: readonly string[],
     tokenAccounts: readonly string[],
-  ): Promise<{ devices: DeviceRecord[][]; tokens: string[] }>;
+  ): Promise<{ devices: readonly (readonly ReadonlyDevice[])[]; tokens: string[] }>;
 
   /**
    * A token per user that changes whenever the user's contact lists change (the roster bumps it

@@ -18,7 +18,7 @@ import {
   route,
   type Shape,
 } from "@impp/service-kit";
-import type { DeviceRecord, SessionStore } from "@impp/sessions";
+import type { ReadonlyDevice, SessionStore } from "@impp/sessions";
 import type { Telemetry } from "@impp/telemetry";
 import { fitsInResponse, isStorable, type Offline, offlineRoutes } from "./offline.js";
 
@@ -88,7 +88,7 @@ function indication(from: string, m: Message, timestamp: number): Buffer {
 function deliverAll(
   deps: MessagingDeps,
   account: string,
-  targets: readonly DeviceRecord[],
+  targets: readonly ReadonlyDevice[],
   except: string | undefined,
   capability: number,
   frames: Buffer,
@@ -171,7 +171,7 @@ async function messageSend(req: Request<typeof messageSendShape>, deps: Messagin
     if (blockedEitherWay(rel!, m.to)) return errorReply(env, ImError.USERNAME_BLOCKED);
     if (!rel!.contacts.has(m.to)) return errorReply(env, ImError.USERNAME_NOT_CONTACT);
   }
-  const capable = (d: DeviceRecord) =>
+  const capable = (d: ReadonlyDevice) =>
     d.capabilities.includes(m.capability) && !(d.account === from && d.name === env.device);
   const recipients = (lists[0] ?? []).filter(capable);
   const copies = self ? [] : (lists[1] ?? []).filter(capable);
@@ -217,7 +217,7 @@ function answer(
   env: Request<typeof messageSendShape>["envelope"],
   m: Message,
   from: string,
-  copies: readonly DeviceRecord[],
+  copies: readonly ReadonlyDevice[],
   timestamp: number,
   frames?: Buffer,
 ): Outcome {

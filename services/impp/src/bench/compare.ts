@@ -26,7 +26,8 @@
 // Settings: IMPP_COMPARE_REPEATS (2), IMPP_COMPARE_SERVERS (ejabberd,embedded,distributed),
 // IMPP_COMPARE_IDLE (2000,5000,10000), IMPP_COMPARE_PAIRS (500), IMPP_COMPARE_WINDOW (10),
 // IMPP_COMPARE_SECONDS (10, saturation), IMPP_COMPARE_PACED (1000,2000), IMPP_COMPARE_PACED_SECONDS
-// (10), IMPP_COMPARE_LOGINS (1000), IMPP_COMPARE_EJABBERDCTL (ejabberdctl).
+// (10), IMPP_COMPARE_LOGINS (1000), IMPP_COMPARE_EJABBERDCTL (ejabberdctl); as for `npm run bench`,
+// IMPP_BENCH_NODE_ARGS (node flags for the IMPP server processes) and IMPP_BENCH_VERBOSE=1.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -555,6 +556,8 @@ async function startImpp(kind: "embedded" | "distributed", cert: string, key: st
     mode: kind === "embedded" ? "embedded-process" : "distributed",
     ...(kind === "distributed" ? { edges: 2 } : {}),
     ...(ownInfra ? { ownInfra } : {}),
+    nodeArgs: (env.IMPP_BENCH_NODE_ARGS ?? "").split(" ").filter((s) => s !== ""),
+    verbose: env.IMPP_BENCH_VERBOSE === "1",
     env: {
       IMPP_TLS_CERT: cert,
       IMPP_TLS_KEY: key,
