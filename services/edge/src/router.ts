@@ -92,7 +92,16 @@ export class Router {
 
   private async measured(req: RouteRequest, span: Span): Promise<RouteOutcome> {
     const started = performance.now();
-    const out = await this.send(req);
+    // One async frame per request: the call and its outcome here, not in a second function (#13).
+    let out: RouteOutcome;
+    try {
+      const reply = await this.send(req);
+      out = isEnvelopeError(reply)
+        ? { ok: false, reason: "bad_reply", detail: reply.message }
+        : { ok: true, reply };
+    } catch (e) {
+      out = failure(e);
+    }
     this.duration(req.family).observe((performance.now() - started) / 1000);
     if (!out.ok) {
       span.setStatus({ code: SpanStatusCode.ERROR, message: `${out.reason}: ${out.detail}` });
@@ -111,41 +120,39 @@ export class Router {
     return h;
   }
 
-  private async send(req: RouteRequest): Promise<RouteOutcome> {
+  private send(req: RouteRequest): ReturnType<typeof requestService> {
     const d = this.deps;
-    let reply: Awaited<ReturnType<typeof requestService>>;
-    try {
-      // Runs inside the request's span (when tracing), so the traceparent names it as the parent.
-      reply = await requestService(
-        d.bus,
-        {
-          // A service starts the request within the first half of our wait or never (it drops it
-          // unstarted past the deadline); the second half is for its work. So when we give up and
-          // answer SERVICE_UNAVAILABLE, a service that was stalled has not begun and never will.
-          deadline: Date.now() + requestStartBudget(d.timeoutMs),
-          flags: req.flags,
-          family: req.family,
-          type: req.type,
-          sequence: req.sequence,
-          connId: req.connId,
-          edgeId: d.edgeId,
-          server: d.serverName,
-          account: req.account,
-          device: req.device,
-          remoteAddress: req.remoteAddress,
-          capabilities: req.capabilities,
-          block: req.block,
-        },
-        { timeoutMs: d.timeoutMs, headers: traceHeaders() },
-      );
-    } catch (e) {
-      if (isBusError(e, "NO_RESPONDERS")) return { ok: false, reason: "no_responders", detail: e.message };
-      if (isBusError(e, "TIMEOUT")) return { ok: false, reason: "timeout", detail: e.message };
-      if (e instanceof EnvelopeEncodeError)
-        return { ok: false, reason: "bus", detail: `cannot encode request: ${e.message}` };
-      return { ok: false, reason: "bus", detail: (e as Error).message };
-    }
-    if (isEnvelopeError(reply)) return { ok: false, reason: "bad_reply", detail: reply.message };
-    return { ok: true, reply };
+    // Runs inside the request's span (when tracing), so the traceparent names it as the parent.
+    return requestService(
+      d.bus,
+      {
+        // A service starts the request within the first half of our wait or never (it drops it
+        // unstarted past the deadline); the second half is for its work. So when we give up and
+        // answer SERVICE_UNAVAILABLE, a service that was stalled has not begun and never will.
+        deadline: Date.now() + requestStartBudget(d.timeoutMs),
+        flags: req.flags,
+        family: req.family,
+        type: req.type,
+        sequence: req.sequence,
+        connId: req.connId,
+        edgeId: d.edgeId,
+        server: d.serverName,
+        account: req.account,
+        device: req.device,
+        remoteAddress: req.remoteAddress,
+        capabilities: req.capabilities,
+        block: req.block,
+      },
+      { timeoutMs: d.timeoutMs, headers: traceHeaders() },
+    );
   }
+}
+
+/** What a failed call is for the connection (it answers SERVICE_UNAVAILABLE for all of them). */
+function failure(e: unknown): RouteOutcome {
+  if (isBusError(e, "NO_RESPONDERS")) return { ok: false, reason: "no_responders", detail: e.message };
+  if (isBusError(e, "TIMEOUT")) return { ok: false, reason: "timeout", detail: e.message };
+  if (e instanceof EnvelopeEncodeError)
+    return { ok: false, reason: "bus", detail: `cannot encode request: ${e.message}` };
+  return { ok: false, reason: "bus", detail: (e as Error).message };
 }
