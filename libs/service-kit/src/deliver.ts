@@ -60,10 +60,16 @@ export function deliverToAccount(bus: Bus, d: AccountDelivery): Promise<Delivery
     closeAfter: false,
     frames: d.frames,
   };
-  return Promise.all(
-    [...byEdge(targets).keys()].map((edgeId) => deliver(bus, edgeId, envelope, d.timeoutMs)),
-  );
+  // The edges holding them: a user's few devices, usually on one edge (an instant message's case,
+  // #13: no map, no Promise.all then).
+  const edges: string[] = [];
+  for (const x of targets) if (!edges.includes(x.edgeId)) edges.push(x.edgeId);
+  if (edges.length === 0) return Promise.resolve([]);
+  if (edges.length === 1) return deliver(bus, edges[0]!, envelope, d.timeoutMs).then(asList);
+  return Promise.all(edges.map((edgeId) => deliver(bus, edgeId, envelope, d.timeoutMs)));
 }
+
+const asList = (o: DeliveryOutcome): DeliveryOutcome[] => [o];
 
 export interface FanOut {
   /** Each account with its devices (from the session store): only their edges are addressed. */
