@@ -166,7 +166,7 @@ export const S = {
     default: "0",
     group: "Deployment",
     description:
-      "How far `impp serve` lets V8's young generation grow: its largest semi-space in MiB (the young generation is two), like node's --max-semi-space-size. 0 leaves it to V8 (up to 16). A small cap is for memory-tight hosts: 4 kept an idle embedded server ≈ 10 MiB smaller but cost 10–14 % more CPU per message at saturation (more minor garbage collections; measured in #13). Larger: fewer minor collections, for 2 MiB of memory per MiB.",
+      "How far `impp serve` lets V8's young generation grow: its largest semi-space in MiB (the young generation is two), like node's --max-semi-space-size. 0 leaves it to V8 (up to 16). A small cap is for memory-tight hosts: 4 kept an idle embedded server ≈ 10 MiB smaller but cost 10–14 % more CPU per message at saturation (more minor garbage collections; measured in #13). Above V8's 16 it needs node started with a larger --max-semi-space-size (V8 reads it only at start; e.g. NODE_OPTIONS=--max-semi-space-size=64: +4–17 % messages per server CPU-second at saturation, a bigger process after bursts; docs/architecture.md).",
     parse: integer(0, 256),
   },
   natsUrl: {
