@@ -9,7 +9,7 @@ import {
   EnvelopeError,
   subjects,
 } from "@impp/bus";
-import { byEdge, deliver, deliverToAccount, deliverToMany } from "./deliver.js";
+import { deliver, deliverToAccount, deliverToMany } from "./deliver.js";
 import { fakeEdge } from "./testing.js";
 
 const envelope: DeliveryEnvelope = {
@@ -130,25 +130,6 @@ describe("deliverToAccount", () => {
     assert.equal(a.received[0]?.filter, DeliveryFilter.ALL);
     assert.equal(a.received[0]?.capability, 0);
   });
-});
-
-test("byEdge: one group per edge, devices in their original order", () => {
-  const devices = [
-    { name: "a1", edgeId: "a" },
-    { name: "b1", edgeId: "b" },
-    { name: "a2", edgeId: "a" },
-  ];
-  const groups = byEdge(devices);
-  assert.deepEqual([...groups.keys()], ["a", "b"]);
-  assert.deepEqual(
-    groups.get("a")?.map((d) => d.name),
-    ["a1", "a2"],
-  );
-  assert.deepEqual(
-    groups.get("b")?.map((d) => d.name),
-    ["b1"],
-  );
-  assert.equal(byEdge([]).size, 0);
 });
 
 describe("deliverToMany", () => {

@@ -23,17 +23,6 @@ export async function deliver(
   }
 }
 
-/** Devices grouped by the edge holding them: one delivery per edge, not per device. */
-export function byEdge<D extends { readonly edgeId: string }>(devices: readonly D[]): Map<string, D[]> {
-  const out = new Map<string, D[]>();
-  for (const d of devices) {
-    const list = out.get(d.edgeId);
-    if (list === undefined) out.set(d.edgeId, [d]);
-    else list.push(d);
-  }
-  return out;
-}
-
 export interface AccountDelivery {
   account: string;
   /** The account's devices (from the session store); only their edges are addressed. */

@@ -4,7 +4,6 @@
 // helpers live at "@impp/service-kit/testing" so production code never loads them.
 export {
   type AccountDelivery,
-  byEdge,
   type DeliveryOutcome,
   deliver,
   deliverToAccount,
@@ -70,7 +69,6 @@ export {
   type RequestHandler,
   replyErrorCode,
   type ServedModule,
-  safely,
   serveFamily,
   sessionAllows,
   settle,

@@ -14,8 +14,16 @@ import {
 } from "@impp/bus";
 import { Flags, GlobalError, TlvWriter } from "@impp/protocol";
 import { createTelemetry, type Telemetry } from "@impp/telemetry";
+import { route } from "./module.js";
 import { errorReply, responseFrame } from "./request.js";
-import { type FamilyServer, type RequestHandler, replyErrorCode, safely, serveFamily } from "./serve.js";
+import {
+  dispatcher,
+  type FamilyServer,
+  type RequestHandler,
+  replyErrorCode,
+  serveFamily,
+  splitOutcome,
+} from "./serve.js";
 import { errorCode, only, requestBuilder } from "./testing.js";
 
 const FAMILY = 2;
@@ -35,11 +43,17 @@ function logSink(): { stream: Writable; lines: Array<{ level: number; msg: strin
   return { stream, lines };
 }
 
-describe("safely", () => {
+describe("dispatcher: a handler's exception", () => {
+  const routesFor = (handle: () => Promise<ReplyEnvelope>) =>
+    [1, 0x4001].map((type) => route({ type, session: "anonymous", shape: {}, handle }));
+  const dispatch = (handle: () => Promise<ReplyEnvelope>) =>
+    dispatcher(routesFor(handle), undefined, { domain: "example.com" }, undefined);
+  const fail = async (): Promise<ReplyEnvelope> => {
+    throw new Error("backend down");
+  };
+
   test("a throwing handler becomes SERVICE_UNAVAILABLE echoing family, type and sequence", async () => {
-    const r = await safely(request(Buffer.alloc(0)), undefined, async () => {
-      throw new Error("backend down");
-    });
+    const r = splitOutcome(await dispatch(fail)(request(Buffer.alloc(0)))).reply;
     const f = only(r.frames);
     assert.equal(r.actions, 0);
     assert.equal(errorCode(f), GlobalError.SERVICE_UNAVAILABLE);
@@ -48,12 +62,9 @@ describe("safely", () => {
   });
 
   test("the error carries the extension bit when the request had it or was in the extension range", async () => {
-    const fail = async (): Promise<ReplyEnvelope> => {
-      throw new Error("backend down");
-    };
     for (const over of [{ flags: Flags.EXTENSION }, { type: 0x4001 }, { family: 0x4002 }]) {
       const req = request(Buffer.alloc(0), over);
-      const f = only((await safely(req, undefined, fail)).frames);
+      const f = only(splitOutcome(await dispatch(fail)(req)).reply.frames);
       assert.equal(f.flags, Flags.ERROR | Flags.EXTENSION, JSON.stringify(over));
       assert.deepEqual([f.family, f.type, f.sequence], [req.family, req.type, 4242]);
     }
@@ -62,7 +73,7 @@ describe("safely", () => {
   test("a handler that answers is passed through untouched", async () => {
     const req = request(Buffer.alloc(0));
     const reply = errorReply(req, GlobalError.INVALID_TLV_VALUE, 3);
-    assert.equal(await safely(req, undefined, async () => reply), reply);
+    assert.equal(await dispatch(async () => reply)(req), reply);
   });
 });
 

@@ -12,6 +12,9 @@ import {
   type SessionStore,
 } from "./types.js";
 
+/** An account with no devices, as the message path's read gives it. */
+const NO_DEVICES: readonly ReadonlyDevice[] = Object.freeze([]);
+
 /**
  * The in-process store for the embedded single-process mode. Every method
  * runs synchronously inside its promise, which makes each one atomic — the
@@ -54,7 +57,6 @@ export function createMemorySessionStore(opts: { now?: () => number } = {}): Ses
     return out.sort(byConnectedAt);
   };
 
-  const NO_DEVICES: readonly ReadonlyDevice[] = Object.freeze([]);
   const snapshotOf = (account: string): readonly ReadonlyDevice[] => {
     let snap = snapshots.get(account);
     if (snap === undefined) {
