@@ -11,6 +11,7 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from "kysely";
+import { PreparedStatements } from "./pglite-statements.js";
 
 /**
  * A Kysely dialect over one PGlite instance.
@@ -21,7 +22,8 @@ import {
  * waits for it instead of silently running inside it (kysely-pglite shares
  * the session between callers, which is why we do not use it). Consequence:
  * inside `db.transaction()` use the transaction object only — calling `db`
- * there waits for the transaction to end, i.e. forever.
+ * there waits for the transaction to end, i.e. forever. Queries run as named
+ * prepared statements (pglite-statements.ts), which that one session keeps.
  */
 export class PGliteDialect implements Dialect {
   constructor(private readonly pglite: PGlite) {}
@@ -89,10 +91,14 @@ class PGliteDriver implements Driver {
 }
 
 class PGliteConnection implements DatabaseConnection {
-  constructor(private readonly pglite: PGlite) {}
+  readonly #statements: PreparedStatements;
+
+  constructor(pglite: PGlite) {
+    this.#statements = new PreparedStatements(pglite);
+  }
 
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    const result = await this.pglite.query<R>(compiledQuery.sql, [...compiledQuery.parameters]);
+    const result = await this.#statements.query<R>(compiledQuery.sql, compiledQuery.parameters);
     // Kysely reads numAffectedRows for INSERT/UPDATE/DELETE results (e.g.
     // numDeletedRows); PGlite reports it as affectedRows.
     return result.affectedRows === undefined
