@@ -38,14 +38,14 @@ import path from "node:path";
 import tls from "node:tls";
 import { fileURLToPath } from "node:url";
 import { hashPassword } from "@impp/auth";
-import { connectAndLogin, type ImppClient, imSendBlock } from "@impp/client";
-import { Channel, Family, Flags, FrameDecoder, ImTlv, ImType, ProtocolError, TlvBlock } from "@impp/protocol";
+import { connectAndLogin } from "@impp/client";
 import type { Store } from "@impp/store";
 import * as argon2 from "@node-rs/argon2";
 import { sql } from "kysely";
 import { type Cluster, freePort, startCluster } from "../testing/cluster.js";
 import { type InfraKind, infraUnavailable } from "../testing/infra.js";
 import { line, type ProcStat, pool, procStat, progress, sumStat, TICK } from "./common.js";
+import { LeanImppSession } from "./impp-session.js";
 
 const env = process.env;
 const list = (v: string | undefined, d: string) => (v ?? d).split(",").map((s) => s.trim());
@@ -494,69 +494,6 @@ async function waitPort(port: number): Promise<void> {
 // IMPP
 
 /**
- * An IMPP session as lean as the XMPP one above: it logs in with the client library, then takes the
- * TLS socket over and writes and reads the message frames itself — one write per message, nothing
- * kept per message. Through the library each message cost the load generator a promise, a timer and
- * a parsed frame, and the library keeps every indication nobody takes (up to 100,000 per client):
- * the load generator's own GC pauses then showed up as IMPP's latency.
- */
-class ImppSession implements Session {
-  private readonly socket: tls.TLSSocket;
-  private readonly decoder = new FrameDecoder();
-  private readonly header = {
-    flags: Flags.REQUEST,
-    family: Family.IM,
-    type: ImType.MESSAGE_SEND,
-    sequence: 1,
-  };
-  private bodyFn: ((body: Buffer) => void) | undefined;
-  refused = 0;
-  constructor(
-    private readonly c: ImppClient,
-    private readonly to: string | undefined,
-  ) {
-    this.socket = (c as unknown as { socket: tls.TLSSocket }).socket;
-    this.socket.removeAllListeners("data");
-    this.socket.on("data", (chunk: Buffer) => this.onData(chunk));
-  }
-  send(body: Buffer): void {
-    if (this.to === undefined) throw new Error("this session has no peer to send to");
-    this.header.sequence = this.header.sequence >= 0x7fff_ffff ? 1 : this.header.sequence + 1;
-    this.socket.write(imSendBlock(this.to, body).frame(this.header));
-  }
-  onBody(fn: (body: Buffer) => void): void {
-    this.bodyFn = fn;
-  }
-  private onData(chunk: Buffer): void {
-    this.decoder.push(chunk);
-    for (;;) {
-      const f = this.decoder.next();
-      if (f === null) return;
-      if (f instanceof ProtocolError) {
-        this.socket.destroy(f);
-        return;
-      }
-      if (f.channel !== Channel.TLV || f.family !== Family.IM || f.type !== ImType.MESSAGE_SEND) continue;
-      if ((f.flags & Flags.ERROR) !== 0) this.refused++;
-      else if ((f.flags & Flags.INDICATION) !== 0 && this.bodyFn !== undefined) {
-        const tlvs = TlvBlock.parse(f.block, f.family);
-        const body = tlvs instanceof ProtocolError ? undefined : tlvs.first(ImTlv.MESSAGE_CHUNK);
-        if (body !== undefined) this.bodyFn(body);
-      }
-    }
-  }
-  close(): Promise<void> {
-    return this.c.close().catch(() => {});
-  }
-  destroy(): void {
-    this.c.destroy();
-  }
-  tlsProtocol(): string {
-    return this.socket.getProtocol?.() ?? "none";
-  }
-}
-
-/**
  * An argon2id hash of PASSWORD at the smallest cost argon2 allows (8 KiB, 1 pass): a login with it
  * is a login with the verify taken out — measured directly, not by subtracting a verify measured
  * elsewhere (which leaves in what the real verify's 19 MiB costs the rest of the server: on a
@@ -616,7 +553,7 @@ async function startImpp(kind: "embedded" | "distributed", cert: string, key: st
         password: PASSWORD,
         deviceName: "r",
       });
-      return new ImppSession(c, peer);
+      return new LeanImppSession(c, peer);
     },
     stop: () => cluster.stop(),
   };
@@ -839,7 +776,7 @@ async function runOnce(t: Target, m: Metrics, notes: Set<string>): Promise<void>
       if (delivered < sent)
         notes.add(`${t.kind}: paced ${rate}/s: ${sent - delivered} of ${sent} not delivered`);
     }
-    const refused = senders.reduce((a, s) => a + ((s as Partial<ImppSession>).refused ?? 0), 0);
+    const refused = senders.reduce((a, s) => a + ((s as Partial<LeanImppSession>).refused ?? 0), 0);
     if (refused > 0) notes.add(`${t.kind}: ${refused} MESSAGE_SEND refused`);
   } finally {
     for (const s of open) s.destroy();
