@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { PGlite } from "@electric-sql/pglite";
-import { PreparedStatements } from "./pglite-statements.js";
+import { MAX_NAMED_PARAMETERS, PreparedStatements } from "./pglite-statements.js";
 
 /** The named statements the backend holds now (the protocol's ones are listed there too). */
 async function prepared(pg: PGlite): Promise<string[]> {
@@ -84,6 +84,20 @@ describe("PGlite prepared statements", () => {
     assert.deepEqual((await prepared(pg)).sort(), [a, c].sort(), "b was the least recently used");
     assert.deepEqual((await statements.query(b, [])).rows, [{ n: 2 }], "an evicted text is prepared again");
     assert.equal(statements.size, 2);
+  });
+
+  test("a query with more than MAX_NAMED_PARAMETERS parameters runs unnamed: nothing of it stays prepared", async () => {
+    const statements = new PreparedStatements(pg);
+    for (const n of [MAX_NAMED_PARAMETERS + 1, MAX_NAMED_PARAMETERS + 7]) {
+      const ids = Array.from({ length: n }, (_, i) => i + 1);
+      const text = `SELECT count(*)::int AS n FROM t WHERE id IN (${ids.map((_, i) => `$${i + 1}`).join(", ")})`;
+      assert.deepEqual((await statements.query(text, ids)).rows, [{ n: 3 }], "ids 1, 2 and 3 exist");
+    }
+    const atLimit = Array.from({ length: MAX_NAMED_PARAMETERS }, (_, i) => i + 1);
+    const text = `SELECT count(*)::int AS n FROM t WHERE id IN (${atLimit.map((_, i) => `$${i + 1}`).join(", ")})`;
+    assert.deepEqual((await statements.query(text, atLimit)).rows, [{ n: 3 }]);
+    assert.deepEqual(await prepared(pg), [text], "only the one at the limit is kept");
+    assert.equal(statements.size, 1);
   });
 
   test("an error is the database's, with the query; the statement and the session stay usable", async () => {

@@ -6,6 +6,14 @@ type BackendMessage = backend.BackendMessage;
 /** How many named statements one embedded database keeps prepared by default. */
 export const DEFAULT_PREPARED_STATEMENTS = 256;
 
+/**
+ * A query with more parameters than this runs as an unnamed statement, parsed for that run only.
+ * Such texts come from lists of varying length (`IN ($1, …, $n)`, a batch of rows): one text per
+ * length, each plan as big as its list, and Postgres's memory in WebAssembly never shrinks — kept
+ * prepared, 256 of them could hold tens of MiB for good.
+ */
+export const MAX_NAMED_PARAMETERS = 32;
+
 interface Prepared {
   name: string;
   /** The parameters' type oids, as Postgres inferred them (ParameterDescription). */
@@ -33,8 +41,9 @@ const RESULT_TYPE_CHANGED = "0A000";
  * small, fixed set of texts with parameters. Here a text is parsed once into a named
  * statement (one call: Parse, Describe, Sync) and each execution is one call (Bind, Execute,
  * Sync); Postgres keeps the plan (a generic one after five runs, as for any prepared
- * statement). Measured on this store's lookups: ≈ 3× less CPU per query (see
- * docs/architecture.md, "The embedded database's statements").
+ * statement). A query with many parameters is parsed for its run only (MAX_NAMED_PARAMETERS).
+ * Measured on this store's lookups: ≈ 3× less CPU per query (see docs/architecture.md, "The
+ * embedded database's statements").
  *
  * Named statements are not transactional: one made inside a transaction that rolls back
  * stays. At most `limit` are kept; the least recently used is closed when a new one needs
@@ -74,10 +83,14 @@ export class PreparedStatements {
   }
 
   async #run<R>(sql: string, params: readonly unknown[]): Promise<Results<R>> {
-    const statement = this.#bySql.get(sql) ?? (await this.#prepare(sql));
-    // Most recently used last.
-    this.#bySql.delete(sql);
-    this.#bySql.set(sql, statement);
+    let statement: Prepared;
+    if (params.length > MAX_NAMED_PARAMETERS) statement = await this.#parse(sql, "");
+    else {
+      statement = this.#bySql.get(sql) ?? (await this.#prepare(sql));
+      // Most recently used last.
+      this.#bySql.delete(sql);
+      this.#bySql.set(sql, statement);
+    }
     const values = this.#serialize(statement.paramTypes, params);
     const messages = await this.#exec(
       [serialize.bind({ statement: statement.name, values }), serialize.execute({}), SYNC],
@@ -92,18 +105,22 @@ export class PreparedStatements {
       const oldest = this.#bySql.keys().next().value as string;
       await this.#forget(oldest);
     }
-    const name = `impp_${nextId++}`;
+    const statement = await this.#parse(sql, `impp_${nextId++}`);
+    this.#bySql.set(sql, statement);
+    return statement;
+  }
+
+  /** Parse (named, or "" for the unnamed statement the next Parse replaces) and Describe: one call. */
+  async #parse(sql: string, name: string): Promise<Prepared> {
     const messages = await this.#exec(
       [serialize.parse({ name, text: sql }), serialize.describe({ type: "S", name }), SYNC],
       { sql, params: undefined },
     );
-    const statement: Prepared = {
+    return {
       name,
       paramTypes: parse.parseDescribeStatementResults(messages),
       rowDescription: messages.find((m) => m.name === "rowDescription"),
     };
-    this.#bySql.set(sql, statement);
-    return statement;
   }
 
   async #forget(sql: string): Promise<void> {
