@@ -151,7 +151,7 @@ export class PreparedStatements {
   ): Promise<BackendMessage[]> {
     const before = this.#status;
     try {
-      const { messages } = await this.#pglite.execProtocol(concat(parts));
+      const { messages } = await this.#pglite.execProtocol(Buffer.concat(parts));
       for (const m of messages) if (m instanceof backend.ReadyForQueryMessage) this.#status = m.status;
       return messages;
     } catch (e) {
@@ -166,16 +166,4 @@ export class PreparedStatements {
 
 function isDatabaseError(e: unknown): e is Error & { code: string } {
   return e instanceof Error && typeof (e as { code?: unknown }).code === "string";
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
