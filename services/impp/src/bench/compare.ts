@@ -497,7 +497,8 @@ async function waitPort(port: number): Promise<void> {
  * An argon2id hash of PASSWORD at the smallest cost argon2 allows (8 KiB, 1 pass): a login with it
  * is a login with the verify taken out — measured directly, not by subtracting a verify measured
  * elsewhere (which leaves in what the real verify's 19 MiB costs the rest of the server: on a
- * 2-core machine the verifies on the thread pool slow the main thread's TLS and queries by a third).
+ * 2-core machine, with the verifies on the thread pool, the main thread spent 3.4 ms per login
+ * against 1.9 ms with minimal-cost hashes — ≈ 1.8×).
  */
 function minimalCostHash(): Promise<string> {
   return argon2.hash(PASSWORD, {
